@@ -1,0 +1,6 @@
+"""``python -m gloo_mcp`` is the ``gloo-mcp`` command."""
+
+from gloo_mcp.cli import main
+
+if __name__ == "__main__":
+    main()

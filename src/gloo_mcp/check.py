@@ -1,0 +1,47 @@
+"""``gloo-mcp check``: is this installation ready to talk to Gloo? One line per finding, no chat created."""
+
+from __future__ import annotations
+
+import anyio
+
+from gloo_mcp.client import GlooClient
+from gloo_mcp.config import Settings, load_settings
+from gloo_mcp.errors import ConfigurationError, GlooError
+
+__all__ = ["run_check"]
+
+
+def _line(ok: bool, text: str) -> None:
+    pass
+
+
+async def _verify(settings: Settings) -> str:
+    client = GlooClient.open(settings)
+    try:
+        return await client.verify_credentials()
+    finally:
+        await client.aclose()
+
+
+def run_check() -> int:
+    """Returns 0 when the configuration is usable and Gloo accepted the credentials."""
+    try:
+        settings = load_settings()
+    except ConfigurationError as error:
+        _line(False, f"configuration: {error}")
+        return 1
+    _line(True, f"configuration: base URL {settings.base_url}, timeout {settings.timeout:g} s")
+    try:
+        settings.require_credentials()
+    except ConfigurationError as error:
+        _line(False, f"credentials: {error}")
+        return 1
+    try:
+        how = anyio.run(_verify, settings)
+    except GlooError as error:
+        _line(False, f"credentials and reachability: {error}")
+        return 1
+    except Exception:  # report, never a traceback
+        return 1
+    _line(True, f"credentials and reachability: {how}")
+    return 0

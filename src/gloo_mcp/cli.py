@@ -1,0 +1,139 @@
+"""The ``gloo-mcp`` command: serve (default), demo, simulator, check.
+
+This is the only module that reads argv and the environment. Heavy imports happen inside
+the command that needs them, so ``gloo-mcp`` (stdio serving) starts fast and never writes
+anything but JSON-RPC to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+from collections.abc import Sequence
+
+from gloo_mcp import __version__
+
+__all__ = ["main"]
+
+_SECRET_PATTERN = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
+
+
+class _RedactSecrets(logging.Filter):
+    """Belt and braces: no log line may carry an Authorization value, whoever logs it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _SECRET_PATTERN.sub(lambda m: f"{m.group(1)} [redacted]", message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+def configure_logging(level: str) -> None:
+    """Logs go to stderr only; stdout belongs to JSON-RPC."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_RedactSecrets())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    if level != "DEBUG":  # httpx2 logs every request line at INFO
+        logging.getLogger("httpx2").setLevel(logging.WARNING)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gloo-mcp",
+        description="MCP server for Gloo AI. With no command it serves MCP over stdio.",
+    )
+    parser.add_argument("--version", action="version", version=f"gloo-mcp {__version__}")
+    commands = parser.add_subparsers(dest="command")
+
+    serve = commands.add_parser("serve", help="serve MCP (stdio by default)")
+    serve.add_argument("--transport", choices=["stdio", "streamable-http"], default="stdio")
+    serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
+
+    commands.add_parser("demo", help="ask, follow up and read back a conversation through a real MCP session")
+    commands.add_parser("check", help="verify configuration, reachability and credentials without creating a chat")
+
+    sim = commands.add_parser("simulator", help="run the local Gloo simulator (not Gloo AI)")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8765)
+    sim.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
+    sim.add_argument("--token-lifetime", type=float, default=3600.0, help="seconds a token stays valid")
+    sim.add_argument(
+        "--fail",
+        action="append",
+        default=[],
+        metavar="ENDPOINT=STATUS[,STATUS…]",
+        help="answer the next requests to token|message|chat with these statuses (e.g. message=429,503)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    command = args.command or "serve"
+    if command == "serve":
+        _serve(getattr(args, "transport", "stdio"), getattr(args, "host", "127.0.0.1"), getattr(args, "port", 8000))
+    elif command == "demo":
+        from gloo_mcp.demo import run_demo
+
+        sys.exit(run_demo())
+    elif command == "check":
+        from gloo_mcp.check import run_check
+
+        sys.exit(run_check())
+    elif command == "simulator":
+        _simulator(args)
+
+
+def _serve(transport: str, host: str, port: int) -> None:
+    from gloo_mcp.config import Settings, load_settings
+    from gloo_mcp.errors import ConfigurationError
+    from gloo_mcp.server import build_server
+
+    startup_error: ConfigurationError | None = None
+    try:
+        settings = load_settings()
+    except ConfigurationError as error:
+        settings, startup_error = Settings(), error
+    configure_logging(settings.log_level)
+    log = logging.getLogger("gloo_mcp")
+    if startup_error is not None:
+        log.warning("configuration error, every tool call will report it: %s", startup_error)
+    elif not settings.has_credentials:
+        log.warning("no Gloo credentials configured; tool calls will say which variables to set")
+    server = build_server(settings, startup_error=startup_error)
+    if transport == "stdio":
+        server.run("stdio")
+    else:
+        server.run("streamable-http", host=host, port=port)
+
+
+def _simulator(args: argparse.Namespace) -> None:
+    from gloo_mcp.simulator.runner import serve_forever
+    from gloo_mcp.simulator.state import Endpoint, Fault, SimulatorState
+
+    state = SimulatorState(latency=args.latency, token_lifetime=args.token_lifetime)
+    endpoints: dict[str, Endpoint] = {"token": "token", "message": "message", "chat": "chat"}
+    for spec in args.fail:
+        name, _, statuses = spec.partition("=")
+        if name not in endpoints or not statuses:
+            raise SystemExit(f"gloo-mcp simulator: --fail takes token|message|chat=STATUS[,STATUS…], not {spec!r}")
+        try:
+            state.inject(endpoints[name], *(Fault(status=int(s)) for s in statuses.split(",")))
+        except ValueError:
+            raise SystemExit(f"gloo-mcp simulator: statuses in {spec!r} must be numbers") from None
+    url = f"http://{args.host}:{args.port}"
+    print(f"gloo-mcp simulator (NOT Gloo AI) on {url}", file=sys.stderr)
+    print(
+        f"  client credentials: GLOO_CLIENT_ID={state.client_id} GLOO_CLIENT_SECRET={state.client_secret}\n"
+        f"  or API key:         GLOO_API_KEY={state.api_key}\n"
+        f"  point gloo-mcp at it with GLOO_BASE_URL={url}",
+        file=sys.stderr,
+    )
+    serve_forever(state, host=args.host, port=args.port)

@@ -1,0 +1,351 @@
+"""GlooClient: the one place that talks HTTP to Gloo's chat API.
+
+One instance per process, over one pooled ``httpx2.AsyncClient``. Every call runs inside
+a deadline (``GLOO_TIMEOUT``), gets its bearer from a :class:`~gloo_mcp.auth.TokenProvider`,
+retries only what is safe (see :mod:`gloo_mcp.retry`), and turns every failure into a
+:class:`~gloo_mcp.errors.GlooError` whose text an agent can act on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Self, TypeVar
+
+import anyio
+import httpx2
+from pydantic import BaseModel, ValidationError
+
+from gloo_mcp.auth import ApiKeyProvider, ClientCredentialsProvider, TokenProvider
+from gloo_mcp.config import Settings
+from gloo_mcp.errors import (
+    BadResponseError,
+    ChatNotFoundError,
+    GlooError,
+    MaybeProcessedError,
+    RateLimitedError,
+    UpstreamTimeoutError,
+    UpstreamUnavailableError,
+    error_from_status,
+)
+from gloo_mcp.models import ChatHistory, ChatReply, WireChat, WireMessageReply
+from gloo_mcp.retry import RetryPolicy, server_named_wait
+
+__all__ = ["GlooClient", "MessageOptions", "build_http_client"]
+
+logger = logging.getLogger(__name__)
+
+MESSAGE_PATH = "/ai/v1/message"
+CHAT_PATH = "/ai/v1/chat"
+MAX_BODY_BYTES = 8 * 1024 * 1024
+CONNECT_TIMEOUT = 10.0
+_PROBE_CHAT_ID = "c00000000-0000-0000-0000-gloo-mcp-check"
+_USER_AGENT = "gloo-mcp/0.1"
+
+
+@dataclass(frozen=True)
+class MessageOptions:
+    """Per-call knobs of ``POST /ai/v1/message``; unset ones come from the settings."""
+
+    character_limit: int | None = None
+    sources_limit: int | None = None
+    publishers: tuple[str, ...] | None = None
+    enable_suggestions: bool | None = None
+
+
+def build_http_client(settings: Settings, transport: httpx2.AsyncBaseTransport | None = None) -> httpx2.AsyncClient:
+    """The process's one pooled HTTP client. Proxy variables and ``SSL_CERT_FILE`` apply (``trust_env``)."""
+    return httpx2.AsyncClient(
+        base_url=settings.base_url,
+        timeout=httpx2.Timeout(settings.timeout, connect=min(CONNECT_TIMEOUT, settings.timeout)),
+        limits=httpx2.Limits(max_connections=20, max_keepalive_connections=10),
+        headers={"User-Agent": _USER_AGENT, "Accept": "application/json"},
+        transport=transport,
+        trust_env=True,
+    )
+
+
+class _Outcome(Exception):
+    """One failed attempt: the error to report and whether trying again is safe."""
+
+    def __init__(self, error: GlooError, *, retryable: bool, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.retryable = retryable
+        self.headers = headers
+
+
+class GlooClient:
+    """Typed access to Gloo's chat endpoints for the MCP tools."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        http: httpx2.AsyncClient,
+        *,
+        tokens: TokenProvider | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.settings = settings
+        self._http = http
+        self._tokens = tokens if tokens is not None else _token_provider(settings, http)
+        self._retry = retry or RetryPolicy()
+
+    def __repr__(self) -> str:
+        return f"GlooClient(base_url={self.settings.base_url!r}, auth={self.settings.auth_mode!r})"
+
+    @classmethod
+    def open(cls, settings: Settings, transport: httpx2.AsyncBaseTransport | None = None) -> Self:
+        """A client with its own pooled HTTP client; close it with :meth:`aclose`."""
+        return cls(settings, build_http_client(settings, transport))
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    @property
+    def tokens(self) -> TokenProvider | None:
+        return self._tokens
+
+    # --- the chat API ---------------------------------------------------------------
+
+    async def send_message(self, query: str, *, chat_id: str | None = None, options: MessageOptions) -> ChatReply:
+        """Ask Gloo ``query``, in a new chat or appended to ``chat_id``.
+
+        Raises ChatNotFoundError for an unknown chat and MaybeProcessedError when the
+        message may have been recorded although no answer arrived.
+        """
+        s = self.settings
+        suggestions = s.enable_suggestions if options.enable_suggestions is None else options.enable_suggestions
+        body: dict[str, Any] = {
+            "query": query,
+            "character_limit": s.character_limit if options.character_limit is None else options.character_limit,
+            "sources_limit": s.sources_limit if options.sources_limit is None else options.sources_limit,
+            "publishers": list(s.publishers if options.publishers is None else options.publishers),
+            "stream": False,
+            "enable_suggestions": int(suggestions),
+        }
+        if chat_id is not None:
+            body["chat_id"] = chat_id
+        data = await self._call(
+            "POST",
+            MESSAGE_PATH,
+            params={"enable_suggestions": int(suggestions)},
+            json=body,
+            chat_id=chat_id,
+            is_message_post=True,
+        )
+        wire = _parse(WireMessageReply, data, what="message reply")
+        if not wire.success:
+            raise MaybeProcessedError(
+                "Gloo reported that it could not answer (success: false); the question may have been recorded — "
+                "call get_chat_history to check, then try again."
+            )
+        if chat_id is not None and wire.chat_id != chat_id:
+            raise BadResponseError(f"Gloo answered in chat {wire.chat_id!r} instead of {chat_id!r}; try again.")
+        return wire.to_reply()
+
+    async def get_chat(self, chat_id: str) -> ChatHistory:
+        """The whole conversation ``chat_id``; raises ChatNotFoundError if Gloo has no such chat."""
+        data = await self._call("GET", CHAT_PATH, params={"chat_id": chat_id}, chat_id=chat_id)
+        return _parse(WireChat, data, what="chat history").to_history()
+
+    async def verify_credentials(self) -> str:
+        """Prove the credentials work on the chat API without creating anything.
+
+        Reads a chat id that cannot exist: Gloo's "not found" means it accepted the
+        bearer; a 401 raises AuthenticationError.
+        """
+        with contextlib.suppress(ChatNotFoundError):
+            await self.get_chat(_PROBE_CHAT_ID)
+        if self.settings.auth_mode == "api_key":
+            return "Gloo accepted the API key (a read of a non-existent chat; nothing was created)"
+        return "Gloo issued a token for the client credentials and accepted it (nothing was created)"
+
+    # --- one request, with deadline, auth refresh and safe retries -------------------
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int],
+        json: Mapping[str, Any] | None = None,
+        chat_id: str | None = None,
+        is_message_post: bool = False,
+    ) -> object:
+        self.settings.require_credentials()
+        sent = [False]  # whether any attempt may have reached Gloo's message handler
+        deadline = self._retry.monotonic() + self.settings.timeout
+        with anyio.move_on_after(self.settings.timeout):
+            refreshed = False
+            attempt = 0
+            while True:
+                attempt += 1
+                try:
+                    return await self._attempt(method, path, params, json, chat_id, is_message_post, sent)
+                except _Outcome as outcome:
+                    error = outcome.error
+                    if error.status == 401 and self._tokens.can_refresh and not refreshed:
+                        refreshed = True
+                        logger.info("Gloo answered 401; refreshing the token and retrying once")
+                        continue
+                    if not outcome.retryable or attempt >= self._retry.max_attempts:
+                        raise error from None
+                    delay = self._retry.delay(attempt, outcome.headers)
+                    if self._retry.monotonic() + delay >= deadline:
+                        raise error from None  # waiting would only end in a timeout
+                    logger.info(
+                        "attempt %d of %s %s failed (%s); retrying in %.2f s",
+                        attempt,
+                        method,
+                        path,
+                        type(error).__name__,
+                        delay,
+                    )
+                    await self._retry.sleep(delay)
+        raise self._timeout_error(maybe_processed=is_message_post and sent[0])
+
+    def _timeout_error(self, *, maybe_processed: bool) -> GlooError:
+        seconds = f"{self.settings.timeout:g}"
+        if maybe_processed:
+            return MaybeProcessedError(
+                f"Gloo did not answer within GLOO_TIMEOUT ({seconds} s), and the message may or may not have been "
+                "recorded; call get_chat_history to check, or raise GLOO_TIMEOUT for long answers."
+            )
+        return UpstreamTimeoutError(
+            f"Gloo did not answer within GLOO_TIMEOUT ({seconds} s); try again, or raise GLOO_TIMEOUT."
+        )
+
+    async def _attempt(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str | int],
+        json: Mapping[str, Any] | None,
+        chat_id: str | None,
+        is_message_post: bool,
+        sent: list[bool],
+    ) -> object:
+        idempotent = method == "GET"
+        try:
+            token = await self._tokens.token()
+        except GlooError as exc:  # the token exchange is idempotent: transient failures may be retried
+            raise _Outcome(exc, retryable=_transient_status(exc.status) or isinstance(exc, RateLimitedError)) from None
+        except httpx2.TransportError as exc:
+            raise _Outcome(self._unreachable(exc), retryable=True) from None
+        headers = {"Authorization": f"Bearer {token}"}
+        try:
+            async with self._http.stream(method, path, params=params, json=json, headers=headers) as response:
+                sent[0] = sent[0] or is_message_post
+                body = await _read_limited(response)
+        except httpx2.ConnectError as exc:  # never reached Gloo: always safe to repeat
+            raise _Outcome(self._unreachable(exc), retryable=True) from None
+        except httpx2.ConnectTimeout as exc:
+            raise _Outcome(self._unreachable(exc), retryable=True) from None
+        except httpx2.TransportError as exc:
+            sent[0] = sent[0] or is_message_post
+            raise _Outcome(self._broken(exc, is_message_post), retryable=idempotent) from None
+        status = response.status_code
+        if 200 <= status < 300:
+            return _decode_json(body, response.headers.get("content-type", ""))
+        if status == 401:
+            self._tokens.invalidate(token)
+        retry_after = server_named_wait(response.headers, now=self._retry.wall_clock()) if status == 429 else None
+        error = error_from_status(
+            status,
+            _decode_or_none(body),
+            chat_id=chat_id,
+            is_message_post=is_message_post,
+            retry_after=retry_after,
+        )
+        retryable = status in (429, 503) or (idempotent and status in (502, 504))
+        raise _Outcome(error, retryable=retryable, headers=response.headers)
+
+    def _unreachable(self, exc: httpx2.TransportError) -> UpstreamUnavailableError:
+        logger.info("could not reach Gloo: %s", type(exc).__name__)
+        return UpstreamUnavailableError(
+            f"Could not reach Gloo at {self.settings.base_url} ({type(exc).__name__}); check GLOO_BASE_URL, the "
+            "network, and HTTPS_PROXY / SSL_CERT_FILE if a proxy or private CA is in the way."
+        )
+
+    @staticmethod
+    def _broken(exc: httpx2.TransportError, is_message_post: bool) -> UpstreamUnavailableError:
+        if is_message_post:
+            return MaybeProcessedError(
+                f"The connection to Gloo broke before the answer arrived ({type(exc).__name__}), and the message may "
+                "or may not have been recorded; call get_chat_history to check before sending it again."
+            )
+        return UpstreamUnavailableError(
+            f"The connection to Gloo broke before the answer arrived ({type(exc).__name__}); try again."
+        )
+
+
+def _token_provider(settings: Settings, http: httpx2.AsyncClient) -> TokenProvider:
+    if settings.api_key is not None:
+        return ApiKeyProvider(settings.api_key)
+    if settings.client_id is not None and settings.client_secret is not None:
+        return ClientCredentialsProvider(http, settings.token_url, settings.client_id, settings.client_secret)
+    return _NoCredentials()
+
+
+class _NoCredentials:
+    """Stands in when nothing is configured; calls fail earlier, in ``require_credentials``."""
+
+    can_refresh = False
+
+    async def token(self) -> str:
+        raise RuntimeError("no credentials configured")  # unreachable: require_credentials runs first
+
+    def invalidate(self, token: str) -> None:
+        return None
+
+
+def _transient_status(status: int | None) -> bool:
+    return status is not None and (status >= 500 or status == 429)
+
+
+async def _read_limited(response: httpx2.Response) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _Outcome(
+                BadResponseError(f"Gloo's answer exceeded {MAX_BODY_BYTES // (1024 * 1024)} MiB and was discarded."),
+                retryable=False,
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _decode_or_none(body: bytes) -> object:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def _decode_json(body: bytes, content_type: str) -> object:
+    data = _decode_or_none(body)
+    if data is None or not isinstance(data, dict):
+        kind = content_type.split(";")[0].strip() or "no content type"
+        raise BadResponseError(
+            f"Gloo answered with a body that is not a JSON object ({kind}, {len(body)} bytes); try again later."
+        )
+    return data
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _parse(model: type[_M], data: object, *, what: str) -> _M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        fields = sorted({".".join(str(p) for p in err["loc"]) or "body" for err in exc.errors()})[:3]
+        raise BadResponseError(
+            f"Gloo's {what} is missing or has malformed fields ({', '.join(fields)}); try again later."
+        ) from None

@@ -1,0 +1,172 @@
+"""The errors gloo-mcp raises, each carrying one actionable, secret-free sentence.
+
+Tools raise these; the MCP boundary turns them into ``isError`` results whose text is
+``str(error)``. Upstream HTTP failures are mapped to them in exactly one place,
+:func:`error_from_status`.
+
+    GlooError
+     ├── ConfigurationError        settings missing or invalid
+     ├── AuthenticationError       401 / 403, or the token exchange failed
+     ├── ChatNotFoundError         the chat id is unknown to Gloo
+     ├── InvalidRequestError       Gloo rejected the request (400 / 422)
+     ├── RateLimitedError          429, after the retries allowed
+     ├── UpstreamUnavailableError  5xx, or Gloo could not be reached
+     │    └── MaybeProcessedError  a message POST failed after it may have been recorded
+     ├── UpstreamTimeoutError      no answer within GLOO_TIMEOUT
+     └── BadResponseError          Gloo answered with something we cannot read
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "AuthenticationError",
+    "BadResponseError",
+    "ChatNotFoundError",
+    "ConfigurationError",
+    "GlooError",
+    "InvalidRequestError",
+    "MaybeProcessedError",
+    "RateLimitedError",
+    "UpstreamTimeoutError",
+    "UpstreamUnavailableError",
+    "error_from_status",
+]
+
+_DETAIL_LIMIT = 200
+
+
+class GlooError(Exception):
+    """Root of every failure gloo-mcp reports; never raised bare.
+
+    ``status`` is the upstream HTTP status when there was one; ``str(error)`` is the
+    sentence shown to the agent.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class ConfigurationError(GlooError):
+    """The server's settings are missing or invalid; the user must change them."""
+
+
+class AuthenticationError(GlooError):
+    """Gloo refused the credentials, or the token exchange failed."""
+
+
+class ChatNotFoundError(GlooError):
+    """The chat id does not name a conversation Gloo knows."""
+
+
+class InvalidRequestError(GlooError):
+    """Gloo rejected the request's content (400 or 422)."""
+
+
+class RateLimitedError(GlooError):
+    """Gloo kept answering 429 after the retries the deadline allowed."""
+
+    def __init__(self, message: str, *, status: int | None = 429, retry_after: float | None = None) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
+
+
+class UpstreamUnavailableError(GlooError):
+    """Gloo failed on its side, or could not be reached at all."""
+
+
+class MaybeProcessedError(UpstreamUnavailableError):
+    """A message POST failed after Gloo may have recorded it, so it was not repeated."""
+
+
+class UpstreamTimeoutError(GlooError):
+    """No complete answer arrived within the call's deadline."""
+
+
+class BadResponseError(GlooError):
+    """Gloo answered, but the body is not what its API documents."""
+
+
+def _detail(body: object) -> str | None:
+    """Pull a short human-readable reason out of Gloo's error bodies.
+
+    Gloo uses FastAPI's ``{"detail": ...}`` on the chat API and ``{"error": ...}`` on
+    newer endpoints; a 422 detail is a list of ``{loc, msg}`` items.
+    """
+    if not isinstance(body, Mapping):
+        return None
+    raw: Any = body.get("detail", body.get("error"))
+    if isinstance(raw, Mapping):
+        raw = raw.get("message") or raw.get("name")
+    if isinstance(raw, list):
+        parts = []
+        for item in raw:
+            if isinstance(item, Mapping):
+                loc = item.get("loc")
+                field = loc[-1] if isinstance(loc, list) and loc else None
+                msg = item.get("msg", "")
+                parts.append(f"{field}: {msg}" if field is not None else str(msg))
+        raw = "; ".join(parts)
+    if not isinstance(raw, str) or not raw.strip():
+        return None
+    text = " ".join(raw.split())
+    return text if len(text) <= _DETAIL_LIMIT else text[: _DETAIL_LIMIT - 1] + "…"
+
+
+def error_from_status(
+    status: int,
+    body: object,
+    *,
+    chat_id: str | None = None,
+    is_message_post: bool = False,
+    retry_after: float | None = None,
+) -> GlooError:
+    """Map one failed upstream HTTP answer to the error the agent should see.
+
+    ``is_message_post`` marks a request that creates a turn: a server-side failure
+    there may already have recorded the message, and the agent must be told so.
+    """
+    detail = _detail(body)
+    reason = f" ({detail})" if detail else ""
+    if status == 401:
+        return AuthenticationError(
+            "Gloo rejected the credentials (HTTP 401); check GLOO_API_KEY, or GLOO_CLIENT_ID and GLOO_CLIENT_SECRET.",
+            status=status,
+        )
+    if status == 403:
+        return AuthenticationError(
+            f"Gloo refused access (HTTP 403){reason}; the credentials are valid but lack permission for this "
+            "request — check the account's plan, spend cap and publisher access in Gloo AI Studio.",
+            status=status,
+        )
+    if status == 404 and chat_id is not None:
+        return ChatNotFoundError(
+            f"Gloo has no chat with id {chat_id!r}; check the id, or call send_message to start a new conversation.",
+            status=status,
+        )
+    if status == 429:
+        wait = f" in about {retry_after:.0f} s" if retry_after else " shortly"
+        return RateLimitedError(
+            f"Gloo is rate-limiting these requests (HTTP 429){reason}; try again{wait}.",
+            retry_after=retry_after,
+        )
+    if status in (400, 404, 405, 409, 413, 415, 422):
+        return InvalidRequestError(
+            f"Gloo rejected the request (HTTP {status}){reason}; correct the arguments and try again.",
+            status=status,
+        )
+    if status >= 500 or status == 408:
+        if is_message_post and status not in (503,):
+            return MaybeProcessedError(
+                f"Gloo failed while handling the message (HTTP {status}){reason}, and it may or may not have been "
+                "recorded; call get_chat_history to check before sending it again.",
+                status=status,
+            )
+        return UpstreamUnavailableError(
+            f"Gloo is unavailable right now (HTTP {status}){reason}; try again in a minute.", status=status
+        )
+    return BadResponseError(f"Gloo answered with unexpected HTTP status {status}{reason}.", status=status)

@@ -1,0 +1,212 @@
+"""Pydantic models: Gloo's wire format (read tolerantly) and the tools' output (strict, documented).
+
+Wire models accept what Gloo's API reference and samples show — prefixed string ids,
+naive ISO timestamps, extra fields — and turn it into the tool models that agents see.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+__all__ = [
+    "ChatHistory",
+    "ChatMessage",
+    "ChatReply",
+    "Source",
+    "TokenResponse",
+    "WireChat",
+    "WireMessageReply",
+]
+
+# Gloo has never documented a source item; these are the names seen across its APIs.
+_SOURCE_ALIASES: dict[str, tuple[str, ...]] = {
+    "title": ("title", "item_title", "name"),
+    "url": ("url", "item_url", "link", "hosted_url"),
+    "publisher": ("publisher", "publisher_name"),
+    "snippet": ("snippet", "snippets", "text", "summary"),
+}
+
+
+def _as_utc(value: object) -> object:
+    """Gloo sends naive ISO timestamps; they are UTC."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _first_text(value: object) -> str | None:
+    if isinstance(value, list):
+        value = next((v for v in value if isinstance(v, str) and v.strip()), None)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    return None
+
+
+class Source(BaseModel):
+    """One cited source. Every field Gloo sent is kept, the four known ones under fixed names."""
+
+    model_config = ConfigDict(extra="allow")
+
+    title: str | None = Field(default=None, description="Title of the cited work or page.")
+    url: str | None = Field(default=None, description="Link to the source, exactly as Gloo gave it.")
+    publisher: str | None = Field(default=None, description="Publisher of the source.")
+    snippet: str | None = Field(default=None, description="The passage Gloo drew on.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _map_known_fields(cls, data: object) -> object:
+        if isinstance(data, str):  # a bare URL or title is still a source
+            return {"url": data} if data.startswith(("http://", "https://")) else {"title": data}
+        if not isinstance(data, dict):
+            return data
+        out: dict[str, Any] = {}
+        used: set[str] = set()
+        for field, names in _SOURCE_ALIASES.items():
+            for name in names:
+                text = _first_text(data.get(name))
+                if text is not None:
+                    out[field] = text
+                    used.add(name)
+                    break
+        for key, value in data.items():
+            if key not in used and key not in out:
+                out[key] = value
+        return out
+
+
+class ChatReply(BaseModel):
+    """Gloo's answer to one message, with what an agent needs to cite and continue."""
+
+    chat_id: str = Field(description="The conversation's id; pass it to continue_chat or get_chat_history.")
+    message_id: str = Field(description="Id of this answer.")
+    query_id: str = Field(description="Id of the question this answers (shared by the question and its answer).")
+    answer: str = Field(description="Gloo's answer text.")
+    suggestions: list[str] = Field(
+        description="Follow-up questions Gloo suggests; each can be sent with continue_chat."
+    )
+    sources: list[Source] = Field(description="Sources Gloo cited, in order; cite them by number as [1], [2], ….")
+    timestamp: datetime | None = Field(description="When Gloo answered (UTC).")
+
+
+class ChatMessage(BaseModel):
+    """One turn of a conversation."""
+
+    role: str = Field(description='"user" or "assistant" (any other role Gloo reports passes through).')
+    content: str = Field(description="The text of the turn.")
+    timestamp: datetime | None = Field(default=None, description="When the turn was recorded (UTC).")
+    message_id: str | None = None
+    query_id: str | None = Field(default=None, description="Shared by a question and its answer.")
+    sources: list[Source] = Field(default_factory=list, description="Sources cited by an assistant turn.")
+    suggestions: list[str] = Field(default_factory=list, description="Follow-ups suggested with an assistant turn.")
+
+
+class ChatHistory(BaseModel):
+    """A whole conversation, oldest turn first."""
+
+    chat_id: str
+    title: str | None = Field(default=None, description="Gloo's generated title for the conversation.")
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    messages: list[ChatMessage] = Field(description="The turns, oldest first.")
+
+
+# --- wire models ------------------------------------------------------------------------
+
+
+def _list_or_empty(value: object) -> object:
+    return [] if value is None else value
+
+
+UtcTimestamp = Annotated[datetime | None, BeforeValidator(_as_utc)]
+SourceList = Annotated[list[Source], BeforeValidator(_list_or_empty)]
+TextList = Annotated[list[str], BeforeValidator(_list_or_empty)]
+
+
+class TokenResponse(BaseModel):
+    """The OAuth2 token endpoint's answer."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    access_token: str = Field(min_length=1)
+    token_type: str = "Bearer"
+    expires_in: float = Field(default=3600, gt=0)
+
+
+class WireMessageReply(BaseModel):
+    """``POST /ai/v1/message`` as Gloo documents it; unknown fields are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    success: bool = True
+    chat_id: str = Field(min_length=1)
+    query_id: str = ""
+    message_id: str = ""
+    message: str
+    timestamp: UtcTimestamp = None
+    suggestions: TextList = Field(default_factory=list)
+    sources: SourceList = Field(default_factory=list)
+
+    def to_reply(self) -> ChatReply:
+        return ChatReply(
+            chat_id=self.chat_id,
+            message_id=self.message_id,
+            query_id=self.query_id,
+            answer=self.message,
+            suggestions=[s for s in self.suggestions if s.strip()],
+            sources=self.sources,
+            timestamp=self.timestamp,
+        )
+
+
+class WireChatMessage(BaseModel):
+    """One entry of a chat's ``messages``; Gloo calls its own role ``kallm``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    role: str
+    message: str | None = None
+    timestamp: UtcTimestamp = None
+    message_id: str | None = None
+    query_id: str | None = None
+    sources: SourceList = Field(default_factory=list)
+    suggestions: TextList = Field(default_factory=list)
+
+    def to_message(self) -> ChatMessage:
+        return ChatMessage(
+            role="assistant" if self.role == "kallm" else self.role,
+            content=self.message or "",
+            timestamp=self.timestamp,
+            message_id=self.message_id,
+            query_id=self.query_id,
+            sources=self.sources,
+            suggestions=self.suggestions,
+        )
+
+
+class WireChat(BaseModel):
+    """``GET /ai/v1/chat`` as Gloo documents it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    chat_id: str = Field(min_length=1)
+    title: str | None = None
+    created_at: UtcTimestamp = None
+    updated_at: UtcTimestamp = None
+    messages: Annotated[list[WireChatMessage], BeforeValidator(_list_or_empty)] = Field(default_factory=list)
+
+    def to_history(self) -> ChatHistory:
+        return ChatHistory(
+            chat_id=self.chat_id,
+            title=self.title,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            messages=[m.to_message() for m in self.messages],
+        )

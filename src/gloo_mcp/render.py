@@ -1,0 +1,65 @@
+"""Markdown for hosts that show only a tool's text block.
+
+Each rendering is complete on its own — answer, numbered sources with links, follow-ups
+and the ``chat_id`` to continue with — because some hosts show the text block and never
+the structured content.
+"""
+
+from __future__ import annotations
+
+from gloo_mcp.models import ChatHistory, ChatMessage, ChatReply, Source
+
+__all__ = ["history_markdown", "reply_markdown"]
+
+
+def _source_line(number: int, source: Source) -> str:
+    title = source.title or source.url or "Untitled source"
+    head = f"[{title}]({source.url})" if source.url else title
+    if source.publisher:
+        head += f" — {source.publisher}"
+    line = f"{number}. {head}"
+    if source.snippet:
+        line += f"\n   > {source.snippet}"
+    return line
+
+
+def _sources_block(sources: list[Source]) -> list[str]:
+    if not sources:
+        return []
+    return ["", "**Sources**", *(_source_line(i, s) for i, s in enumerate(sources, start=1))]
+
+
+def _suggestions_block(suggestions: list[str], heading: str) -> list[str]:
+    if not suggestions:
+        return []
+    return ["", f"**{heading}**", *(f"- {s}" for s in suggestions)]
+
+
+def reply_markdown(reply: ChatReply) -> str:
+    """One answer, ready to show a person or a text-only model."""
+    lines = [reply.answer.strip() or "_(Gloo returned an empty answer.)_"]
+    lines += _sources_block(reply.sources)
+    lines += _suggestions_block(reply.suggestions, "Suggested follow-ups (send one with continue_chat)")
+    lines += ["", f"chat_id: `{reply.chat_id}` — pass it to continue_chat to ask a follow-up."]
+    return "\n".join(lines)
+
+
+def _turn(message: ChatMessage) -> list[str]:
+    who = {"user": "User", "assistant": "Gloo"}.get(message.role, message.role)
+    when = f" · {message.timestamp:%Y-%m-%d %H:%M:%S} UTC" if message.timestamp else ""
+    lines = ["", f"### {who}{when}", message.content.strip() or "_(empty)_"]
+    lines += _sources_block(message.sources)
+    lines += _suggestions_block(message.suggestions, "Suggested follow-ups")
+    return lines
+
+
+def history_markdown(history: ChatHistory) -> str:
+    """A whole conversation, oldest turn first."""
+    title = history.title or "Conversation"
+    lines = [f"## {title}", f"chat_id: `{history.chat_id}` · {len(history.messages)} messages"]
+    if not history.messages:
+        lines += ["", "_Gloo returned no messages for this chat._"]
+    for message in history.messages:
+        lines += _turn(message)
+    lines += ["", f"Continue with continue_chat(chat_id=`{history.chat_id}`)."]
+    return "\n".join(lines)

@@ -1,0 +1,250 @@
+"""The MCP face of gloo-mcp: three tools, a conversation resource, and their product copy.
+
+Tools receive the process's one :class:`~gloo_mcp.client.GlooClient` through the
+lifespan. Expected failures are :class:`~gloo_mcp.errors.GlooError`s and become
+``isError`` results carrying the error's sentence (the SDK would hide their text if
+they escaped), with no ``structuredContent``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated
+
+import httpx2
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ResourceError
+from mcp_types import CallToolResult, ResourceLink, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field, StringConstraints
+
+from gloo_mcp import __version__
+from gloo_mcp.client import GlooClient, MessageOptions
+from gloo_mcp.config import CHARACTER_LIMIT_RANGE, SOURCES_LIMIT_RANGE, Settings
+from gloo_mcp.errors import GlooError
+from gloo_mcp.models import ChatHistory, ChatReply
+from gloo_mcp.render import history_markdown, reply_markdown
+
+__all__ = ["INSTRUCTIONS", "build_server"]
+
+logger = logging.getLogger(__name__)
+
+INSTRUCTIONS = """\
+Gloo AI answers questions about faith, values, flourishing and everyday life with grounded, \
+cited answers. Use these tools to hold a multi-turn conversation with it:
+
+1. send_message starts a NEW conversation and returns an answer, numbered sources, suggested \
+follow-up questions, and a chat_id.
+2. Keep that chat_id. For every follow-up in the same conversation call continue_chat with it; \
+Gloo remembers the earlier turns, so do not repeat them. A suggested follow-up can be sent as is.
+3. get_chat_history reads a whole conversation back (read-only), e.g. after losing context.
+
+Cite Gloo's sources by their numbers and links; never invent URLs. If a chat_id is unknown \
+or expired, start a new conversation with send_message. If a send fails with "may or may not \
+have been recorded", check get_chat_history before sending again."""
+
+QueryText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000),
+    Field(description="The question or message for Gloo, in plain language (1 to 10,000 characters)."),
+]
+ChatId = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:-]+$"),
+    Field(description="The chat_id returned by send_message (or an earlier continue_chat)."),
+]
+CharacterLimit = Annotated[
+    int | None,
+    Field(
+        ge=CHARACTER_LIMIT_RANGE[0],
+        le=CHARACTER_LIMIT_RANGE[1],
+        description="Longest answer, in characters. Omit for the server default (GLOO_CHARACTER_LIMIT).",
+    ),
+]
+SourcesLimit = Annotated[
+    int | None,
+    Field(
+        ge=SOURCES_LIMIT_RANGE[0],
+        le=SOURCES_LIMIT_RANGE[1],
+        description="Most sources to cite; 0 for none. Omit for the server default (GLOO_SOURCES_LIMIT).",
+    ),
+]
+Publishers = Annotated[
+    list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]] | None,
+    Field(
+        max_length=50,
+        description="Only draw sources from these publishers (by name). Omit for the server default; [] for any.",
+    ),
+]
+EnableSuggestions = Annotated[
+    bool | None,
+    Field(description="Whether Gloo should suggest follow-up questions. Omit for the server default."),
+]
+
+_SEND = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True)
+_READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
+
+
+@dataclass
+class AppState:
+    """What the lifespan gives every tool call: the client, or why there is none."""
+
+    client: GlooClient
+    startup_error: GlooError | None = None
+
+
+def _state(ctx: Context) -> AppState:
+    state = ctx.request_context.lifespan_context
+    assert isinstance(state, AppState)
+    return state
+
+
+def _chat_uri(chat_id: str) -> str:
+    return f"gloo://chats/{chat_id}"
+
+
+def _error_result(error: GlooError) -> CallToolResult:
+    logger.info("tool call failed: %s: %s", type(error).__name__, error.message)
+    return CallToolResult(content=[TextContent(type="text", text=error.message)], is_error=True)
+
+
+def _success(text: str, model: BaseModel, chat_id: str) -> CallToolResult:
+    return CallToolResult(
+        content=[
+            TextContent(type="text", text=text),
+            ResourceLink(
+                type="resource_link", uri=_chat_uri(chat_id), name=f"Gloo chat {chat_id}", mime_type="text/markdown"
+            ),
+        ],
+        structured_content=model.model_dump(mode="json"),
+    )
+
+
+async def _reply(state: AppState, pending: Awaitable[ChatReply]) -> CallToolResult:
+    try:
+        if state.startup_error is not None:
+            raise state.startup_error
+        reply = await pending
+    except GlooError as error:
+        return _error_result(error)
+    return _success(reply_markdown(reply), reply, reply.chat_id)
+
+
+def _options(
+    character_limit: int | None,
+    sources_limit: int | None,
+    publishers: list[str] | None,
+    enable_suggestions: bool | None,
+) -> MessageOptions:
+    return MessageOptions(
+        character_limit=character_limit,
+        sources_limit=sources_limit,
+        publishers=None if publishers is None else tuple(publishers),
+        enable_suggestions=enable_suggestions,
+    )
+
+
+def build_server(
+    settings: Settings,
+    *,
+    transport: httpx2.AsyncBaseTransport | None = None,
+    startup_error: GlooError | None = None,
+) -> MCPServer[AppState]:
+    """The gloo-mcp server. ``transport`` lets tests and the demo point the HTTP client at a simulator."""
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
+        client = GlooClient.open(settings, transport)
+        try:
+            yield AppState(client=client, startup_error=startup_error)
+        finally:
+            await client.aclose()
+
+    server: MCPServer[AppState] = MCPServer(
+        "gloo-mcp",
+        title="Gloo AI",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        website_url="https://docs.gloo.com",
+        lifespan=lifespan,
+        log_level=settings.log_level,
+    )
+
+    @server.tool(title="Ask Gloo (new conversation)", annotations=_SEND)
+    async def send_message(
+        query: QueryText,
+        ctx: Context,
+        character_limit: CharacterLimit = None,
+        sources_limit: SourcesLimit = None,
+        publishers: Publishers = None,
+        enable_suggestions: EnableSuggestions = None,
+    ) -> Annotated[CallToolResult, ChatReply]:
+        """Start a NEW conversation with Gloo AI and get a grounded answer.
+
+        Returns the answer, numbered sources (title, url, publisher, snippet), suggested
+        follow-up questions, and a chat_id. Keep the chat_id: pass it to continue_chat for
+        every follow-up in this conversation, so Gloo keeps the context. Each call creates
+        a new conversation on Gloo; it is not idempotent.
+        """
+        state = _state(ctx)
+        options = _options(character_limit, sources_limit, publishers, enable_suggestions)
+        return await _reply(state, state.client.send_message(query, options=options))
+
+    @server.tool(title="Continue a Gloo conversation", annotations=_SEND)
+    async def continue_chat(
+        chat_id: ChatId,
+        query: QueryText,
+        ctx: Context,
+        character_limit: CharacterLimit = None,
+        sources_limit: SourcesLimit = None,
+        publishers: Publishers = None,
+        enable_suggestions: EnableSuggestions = None,
+    ) -> Annotated[CallToolResult, ChatReply]:
+        """Ask a follow-up in an existing Gloo conversation, identified by chat_id.
+
+        Gloo remembers the earlier turns, so send only the new message (a suggested
+        follow-up from the previous answer works as is). Returns the same shape as
+        send_message. If Gloo does not know the chat_id, start over with send_message.
+        """
+        state = _state(ctx)
+        options = _options(character_limit, sources_limit, publishers, enable_suggestions)
+        return await _reply(state, state.client.send_message(query, chat_id=chat_id, options=options))
+
+    @server.tool(title="Read a Gloo conversation", annotations=_READ)
+    async def get_chat_history(chat_id: ChatId, ctx: Context) -> Annotated[CallToolResult, ChatHistory]:
+        """Read back a whole Gloo conversation, oldest turn first (read-only).
+
+        Each assistant turn keeps its sources and suggested follow-ups. Use it to recover
+        context, to quote earlier answers, or to check whether a message whose send failed
+        was recorded after all.
+        """
+        state = _state(ctx)
+        try:
+            if state.startup_error is not None:
+                raise state.startup_error
+            history = await state.client.get_chat(chat_id)
+        except GlooError as error:
+            return _error_result(error)
+        return _success(history_markdown(history), history, history.chat_id)
+
+    @server.resource(
+        "gloo://chats/{chat_id}",
+        name="gloo-chat",
+        title="Gloo conversation",
+        description="A Gloo conversation as Markdown, oldest turn first.",
+        mime_type="text/markdown",
+    )
+    async def chat_transcript(chat_id: str, ctx: Context) -> str:
+        state = _state(ctx)
+        try:
+            if state.startup_error is not None:
+                raise state.startup_error
+            history = await state.client.get_chat(chat_id)
+        except GlooError as error:
+            raise ResourceError(error.message) from None
+        return history_markdown(history)
+
+    return server

@@ -1,0 +1,107 @@
+"""The simulator's memory: credentials, issued tokens, chats, request counts and scripted faults."""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+__all__ = ["Endpoint", "Fault", "SimChat", "SimulatorState"]
+
+Endpoint = Literal["token", "message", "chat"]
+
+_ID_NAMESPACE = uuid.UUID("5f0c3d5e-6a43-4d8e-9a61-0d1e2f3a4b5c")
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What the simulator does instead of (or after) answering one request.
+
+    ``status`` answers with that status (and ``headers``, ``body``); ``after_processing``
+    records the message first, like a server that failed after doing the work;
+    ``malformed`` answers 200 with ``body`` (default: broken JSON); ``drop`` cuts the
+    connection mid-body; ``delay`` waits first.
+    """
+
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    delay: float = 0.0
+    after_processing: bool = False
+    malformed: bool = False
+    drop: bool = False
+
+
+@dataclass
+class SimChat:
+    chat_id: str
+    created_at: float
+    updated_at: float
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def turns(self) -> int:
+        return sum(1 for m in self.messages if m["role"] == "user")
+
+
+@dataclass
+class SimulatorState:
+    """Everything a test or the CLI may read or steer. One instance per simulator app."""
+
+    client_id: str = "sim-client-id"
+    client_secret: str = "sim-client-secret"
+    api_key: str = "sim-api-key"
+    token_lifetime: float = 3600.0
+    latency: float = 0.0
+    clock: Callable[[], float] = time.time
+    tokens: dict[str, float] = field(default_factory=dict)
+    chats: dict[str, SimChat] = field(default_factory=dict)
+    requests: Counter[Endpoint] = field(default_factory=Counter)
+    faults: dict[Endpoint, deque[Fault]] = field(default_factory=dict)
+    _counter: int = 0
+
+    # --- steering -------------------------------------------------------------------
+
+    def inject(self, endpoint: Endpoint, *faults: Fault) -> None:
+        """Queue ``faults`` for the next requests to ``endpoint``, one per request, in order."""
+        self.faults.setdefault(endpoint, deque()).extend(faults)
+
+    def next_fault(self, endpoint: Endpoint) -> Fault | None:
+        queue = self.faults.get(endpoint)
+        return queue.popleft() if queue else None
+
+    def revoke_all_tokens(self) -> None:
+        """Make every issued token invalid, as a credential rotation on Gloo's side would."""
+        self.tokens.clear()
+
+    def expire_all_tokens(self) -> None:
+        for token in self.tokens:
+            self.tokens[token] = self.clock() - 1
+
+    # --- behaviour ------------------------------------------------------------------
+
+    def new_id(self, prefix: str) -> str:
+        """Gloo-shaped ids: a one-letter prefix and a UUID, deterministic per simulator."""
+        self._counter += 1
+        return f"{prefix}{uuid.uuid5(_ID_NAMESPACE, f'{prefix}-{self._counter}')}"
+
+    def issue_token(self) -> str:
+        token = f"sim-token-{secrets.token_urlsafe(24)}"
+        self.tokens[token] = self.clock() + self.token_lifetime
+        return token
+
+    def bearer_is_valid(self, token: str) -> bool:
+        if secrets.compare_digest(token, self.api_key):
+            return True
+        expires_at = self.tokens.get(token)
+        return expires_at is not None and self.clock() < expires_at
+
+    def timestamp(self, at: float | None = None) -> str:
+        """Gloo's format: naive ISO-8601 with microseconds, in UTC."""
+        moment = datetime.fromtimestamp(self.clock() if at is None else at, UTC).replace(tzinfo=None)
+        return moment.isoformat(timespec="microseconds")
