@@ -98,9 +98,15 @@ class GlooClient:
         return f"GlooClient(base_url={self.settings.base_url!r}, auth={self.settings.auth_mode!r})"
 
     @classmethod
-    def open(cls, settings: Settings, transport: httpx2.AsyncBaseTransport | None = None) -> Self:
+    def open(
+        cls,
+        settings: Settings,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+    ) -> Self:
         """A client with its own pooled HTTP client; close it with :meth:`aclose`."""
-        return cls(settings, build_http_client(settings, transport))
+        return cls(settings, build_http_client(settings, transport), retry=retry)
 
     async def aclose(self) -> None:
         await self._http.aclose()

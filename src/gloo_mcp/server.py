@@ -27,6 +27,7 @@ from gloo_mcp.config import CHARACTER_LIMIT_RANGE, SOURCES_LIMIT_RANGE, Settings
 from gloo_mcp.errors import GlooError
 from gloo_mcp.models import ChatHistory, ChatReply
 from gloo_mcp.render import history_markdown, reply_markdown
+from gloo_mcp.retry import RetryPolicy
 
 __all__ = ["INSTRUCTIONS", "build_server"]
 
@@ -151,13 +152,18 @@ def build_server(
     settings: Settings,
     *,
     transport: httpx2.AsyncBaseTransport | None = None,
+    retry: RetryPolicy | None = None,
     startup_error: GlooError | None = None,
 ) -> MCPServer[AppState]:
-    """The gloo-mcp server. ``transport`` lets tests and the demo point the HTTP client at a simulator."""
+    """The gloo-mcp server.
+
+    ``transport`` and ``retry`` let tests route HTTP into an in-process simulator and
+    skip real waiting; ``startup_error`` is reported by every call when settings failed.
+    """
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
-        client = GlooClient.open(settings, transport)
+        client = GlooClient.open(settings, transport, retry=retry)
         try:
             yield AppState(client=client, startup_error=startup_error)
         finally:

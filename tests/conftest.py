@@ -1,0 +1,77 @@
+"""Shared fixtures: an in-process simulator reached over real HTTP (ASGI), and MCP sessions on it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx2
+import pytest
+from mcp import Client
+from pydantic import SecretStr
+
+from gloo_mcp.client import GlooClient
+from gloo_mcp.config import Settings
+from gloo_mcp.retry import RetryPolicy
+from gloo_mcp.server import build_server
+from gloo_mcp.simulator import SimulatorState, create_app
+
+SIM_BASE_URL = "https://gloo.simulator.test"
+
+
+class FakeSleep:
+    """Records requested waits instead of waiting, so retry tests take no time."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+@pytest.fixture
+def sim() -> SimulatorState:
+    return SimulatorState()
+
+
+@pytest.fixture
+def sleep() -> FakeSleep:
+    return FakeSleep()
+
+
+@pytest.fixture
+def retry(sleep: FakeSleep) -> RetryPolicy:
+    return RetryPolicy(sleep=sleep, random=lambda: 0.5)
+
+
+def sim_settings(sim: SimulatorState, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "base_url": SIM_BASE_URL,
+        "client_id": sim.client_id,
+        "client_secret": SecretStr(sim.client_secret),
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def sim_transport(sim: SimulatorState) -> httpx2.ASGITransport:
+    return httpx2.ASGITransport(app=create_app(sim))
+
+
+@pytest.fixture
+def make_client(sim: SimulatorState, retry: RetryPolicy) -> Callable[..., GlooClient]:
+    def make(**overrides: Any) -> GlooClient:
+        return GlooClient.open(sim_settings(sim, **overrides), sim_transport(sim), retry=retry)
+
+    return make
+
+
+@asynccontextmanager
+async def mcp_session(
+    sim: SimulatorState, *, mode: str = "auto", retry: RetryPolicy | None = None, **overrides: Any
+) -> AsyncIterator[Client]:
+    """An in-process MCP client session on a gloo-mcp server that talks HTTP to the simulator."""
+    server = build_server(sim_settings(sim, **overrides), transport=sim_transport(sim), retry=retry)
+    async with Client(server, mode=mode) as client:  # type: ignore[arg-type]
+        yield client
