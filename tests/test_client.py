@@ -96,7 +96,10 @@ async def test_persistent_429_ends_in_a_rate_limit_error_after_bounded_attempts(
     with pytest.raises(RateLimitedError) as caught:
         await make_client().send_message("hi", options=OPTIONS)
     assert sim.requests["message"] == 4
-    assert str(caught.value) == "Gloo is rate-limiting these requests (HTTP 429) (Simulated fault.); try again in about 2 s."
+    assert (
+        str(caught.value)
+        == "Gloo is rate-limiting these requests (HTTP 429) (Simulated fault.); try again in about 2 s."
+    )
 
 
 async def test_persistent_503_ends_in_an_unavailable_error(sim: SimulatorState, make_client: MakeClient) -> None:

@@ -36,7 +36,12 @@ async def test_tools_are_listed_with_schemas_annotations_and_bounds(sim: Simulat
     for tool in (send, cont):
         a = tool.annotations
         assert a is not None
-        assert (a.read_only_hint, a.destructive_hint, a.idempotent_hint, a.open_world_hint) == (False, False, False, True)
+        assert (a.read_only_hint, a.destructive_hint, a.idempotent_hint, a.open_world_hint) == (
+            False,
+            False,
+            False,
+            True,
+        )
     h = history.annotations
     assert h is not None and h.read_only_hint and h.idempotent_hint and h.open_world_hint
 

@@ -12,7 +12,7 @@ __all__ = ["run_check"]
 
 
 def _line(ok: bool, text: str) -> None:
-    pass
+    print(f"{'ok  ' if ok else 'FAIL'}  {text}", flush=True)
 
 
 async def _verify(settings: Settings) -> str:

@@ -76,33 +76,40 @@ def _show_reply(reply: dict[str, Any]) -> None:
     _say(f"\n  chat_id: {reply['chat_id']}")
 
 
-async def _flow(params: StdioServerParameters) -> None:
+async def _flow(params: StdioServerParameters) -> str | None:
+    """Run the three steps; returns why a tool call failed, or None."""
     async with Client(params) as client:
-        tools = sorted(t.name for t in (await client.list_tools()).tools)
-        _say(f"Connected to gloo-mcp over stdio; tools: {', '.join(tools)}\n")
+        try:
+            await _steps(client)
+        except DemoFailed as failure:
+            return str(failure)
+    return None
 
-        _say(f"① send_message: {SEED_QUESTION}\n")
-        first = _structured(await client.call_tool("send_message", {"query": SEED_QUESTION}), "send_message")
-        _show_reply(first)
 
-        follow_up = first["suggestions"][0] if first["suggestions"] else "Can you say more about that?"
-        _say(f"\n② continue_chat with the first suggestion: {follow_up}\n")
-        second = _structured(
-            await client.call_tool("continue_chat", {"chat_id": first["chat_id"], "query": follow_up}), "continue_chat"
-        )
-        _show_reply(second)
+async def _steps(client: Client) -> None:
+    tools = sorted(t.name for t in (await client.list_tools()).tools)
+    _say(f"Connected to gloo-mcp over stdio; tools: {', '.join(tools)}\n")
 
-        _say("\n③ get_chat_history\n")
-        history = _structured(
-            await client.call_tool("get_chat_history", {"chat_id": first["chat_id"]}), "get_chat_history"
-        )
-        _say(f"  {history.get('title') or 'Conversation'} ({len(history['messages'])} messages)")
-        for message in history["messages"]:
-            who = "You " if message["role"] == "user" else "Gloo"
-            _say(f"\n  {who} · {message.get('timestamp') or ''}")
-            _say(_wrap(message["content"], "    "))
-            if message.get("sources"):
-                _say(f"    ({len(message['sources'])} sources, {len(message.get('suggestions') or [])} follow-ups)")
+    _say(f"① send_message: {SEED_QUESTION}\n")
+    first = _structured(await client.call_tool("send_message", {"query": SEED_QUESTION}), "send_message")
+    _show_reply(first)
+
+    follow_up = first["suggestions"][0] if first["suggestions"] else "Can you say more about that?"
+    _say(f"\n② continue_chat with the first suggestion: {follow_up}\n")
+    second = _structured(
+        await client.call_tool("continue_chat", {"chat_id": first["chat_id"], "query": follow_up}), "continue_chat"
+    )
+    _show_reply(second)
+
+    _say("\n③ get_chat_history\n")
+    history = _structured(await client.call_tool("get_chat_history", {"chat_id": first["chat_id"]}), "get_chat_history")
+    _say(f"  {history.get('title') or 'Conversation'} ({len(history['messages'])} messages)")
+    for message in history["messages"]:
+        who = "You " if message["role"] == "user" else "Gloo"
+        _say(f"\n  {who} · {message.get('timestamp') or ''}")
+        _say(_wrap(message["content"], "    "))
+        if message.get("sources"):
+            _say(f"    ({len(message['sources'])} sources, {len(message.get('suggestions') or [])} follow-ups)")
 
 
 def run_demo() -> int:
@@ -131,12 +138,12 @@ def run_demo() -> int:
             env.pop("GLOO_API_KEY", None)
         params = StdioServerParameters(command=sys.executable, args=["-m", "gloo_mcp"], env=env)
         try:
-            anyio.run(_flow, params)
-        except DemoFailed as error:
-            print(f"\ngloo-mcp demo: {error}", file=sys.stderr)
-            return 1
+            failure = anyio.run(_flow, params)
         except Exception as error:  # the session itself failed: say what, not a traceback
             print(f"\ngloo-mcp demo: could not run the MCP session ({type(error).__name__}: {error})", file=sys.stderr)
+            return 1
+        if failure is not None:
+            print(f"\ngloo-mcp demo: {failure}", file=sys.stderr)
             return 1
     _say("\nDemo complete.")
     return 0

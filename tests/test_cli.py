@@ -1,0 +1,83 @@
+"""The commands as a user runs them: demo, check, and the simulator's options."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gloo_mcp.simulator import SimulatorState, running_simulator
+
+BASE_ENV = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+
+
+def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gloo_mcp", *args],
+        env=BASE_ENV | (env or {}),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_demo_runs_offline_on_the_simulator_and_says_so(tmp_path: Path) -> None:
+    done = run("demo", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "OFFLINE against the local Gloo simulator" in out
+    assert "① send_message" in out and "② continue_chat" in out and "③ get_chat_history" in out
+    assert "Sources:" in out and "Suggested follow-ups:" in out
+    assert "(4 messages)" in out and out.rstrip().endswith("Demo complete.")
+
+
+def test_demo_with_unreachable_gloo_fails_with_one_clear_message(tmp_path: Path) -> None:
+    done = run(
+        "demo", cwd=tmp_path, env={"GLOO_API_KEY": "k", "GLOO_BASE_URL": "http://127.0.0.1:9", "GLOO_TIMEOUT": "5"}
+    )
+    assert done.returncode == 1
+    assert "send_message failed: Could not reach Gloo at http://127.0.0.1:9" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_demo_with_invalid_configuration_exits_2(tmp_path: Path) -> None:
+    done = run("demo", cwd=tmp_path, env={"GLOO_BASE_URL": "http://gloo.example"})
+    assert done.returncode == 2 and "must use https" in done.stderr
+
+
+@pytest.mark.parametrize("mode", ["client_credentials", "api_key"])
+def test_check_passes_against_the_simulator_without_creating_a_chat(tmp_path: Path, mode: str) -> None:
+    state = SimulatorState()
+    with running_simulator(state) as url:
+        creds = (
+            {"GLOO_CLIENT_ID": state.client_id, "GLOO_CLIENT_SECRET": state.client_secret}
+            if mode == "client_credentials"
+            else {"GLOO_API_KEY": state.api_key}
+        )
+        done = run("check", cwd=tmp_path, env={"GLOO_BASE_URL": url, **creds})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("ok  ") == 2
+    assert state.chats == {}
+
+
+def test_check_fails_clearly_on_wrong_credentials(tmp_path: Path) -> None:
+    state = SimulatorState()
+    with running_simulator(state) as url:
+        done = run("check", cwd=tmp_path, env={"GLOO_BASE_URL": url, "GLOO_CLIENT_ID": "x", "GLOO_CLIENT_SECRET": "y"})
+    assert done.returncode == 1
+    assert "FAIL  credentials and reachability: Gloo's token endpoint refused the client credentials" in done.stdout
+    assert "y" not in done.stdout.split("refused", 1)[1].split("(HTTP")[0]
+
+
+def test_check_without_credentials_names_the_variables(tmp_path: Path) -> None:
+    done = run("check", cwd=tmp_path)
+    assert done.returncode == 1 and "GLOO_API_KEY" in done.stdout
+
+
+def test_version_and_help_work() -> None:
+    assert run("--version").stdout.startswith("gloo-mcp ")
+    assert "demo" in run("--help").stdout
