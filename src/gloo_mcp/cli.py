@@ -68,8 +68,9 @@ def _parser() -> argparse.ArgumentParser:
         "--fail",
         action="append",
         default=[],
-        metavar="ENDPOINT=STATUS[,STATUS…]",
-        help="answer the next requests to token|message|chat with these statuses (e.g. message=429,503)",
+        metavar="ENDPOINT=FAULT[,FAULT…]",
+        help="script the next requests to token|message|chat: a status (503), 429:SECONDS, 500after "
+        "(fail after recording), drop, malformed, slow:SECONDS; e.g. message=429:2,503,drop",
     )
     return parser
 
@@ -116,18 +117,15 @@ def _serve(transport: str, host: str, port: int) -> None:
 
 def _simulator(args: argparse.Namespace) -> None:
     from gloo_mcp.simulator.runner import serve_forever
-    from gloo_mcp.simulator.state import Endpoint, Fault, SimulatorState
+    from gloo_mcp.simulator.state import SimulatorState, parse_fault_spec
 
     state = SimulatorState(latency=args.latency, token_lifetime=args.token_lifetime)
-    endpoints: dict[str, Endpoint] = {"token": "token", "message": "message", "chat": "chat"}
     for spec in args.fail:
-        name, _, statuses = spec.partition("=")
-        if name not in endpoints or not statuses:
-            raise SystemExit(f"gloo-mcp simulator: --fail takes token|message|chat=STATUS[,STATUS…], not {spec!r}")
         try:
-            state.inject(endpoints[name], *(Fault(status=int(s)) for s in statuses.split(",")))
-        except ValueError:
-            raise SystemExit(f"gloo-mcp simulator: statuses in {spec!r} must be numbers") from None
+            endpoint, faults = parse_fault_spec(spec)
+        except ValueError as error:
+            raise SystemExit(f"gloo-mcp simulator: --fail: {error}") from None
+        state.inject(endpoint, *faults)
     url = f"http://{args.host}:{args.port}"
     print(f"gloo-mcp simulator (NOT Gloo AI) on {url}", file=sys.stderr)
     print(

@@ -243,16 +243,15 @@ class GlooClient:
         except httpx2.TransportError as exc:
             raise _Outcome(self._unreachable(exc), retryable=True) from None
         headers = {"Authorization": f"Bearer {token}"}
+        was_sent = sent[0]
+        sent[0] = was_sent or is_message_post  # from here on Gloo may be processing it
         try:
             async with self._http.stream(method, path, params=params, json=json, headers=headers) as response:
-                sent[0] = sent[0] or is_message_post
                 body = await _read_limited(response)
-        except httpx2.ConnectError as exc:  # never reached Gloo: always safe to repeat
-            raise _Outcome(self._unreachable(exc), retryable=True) from None
-        except httpx2.ConnectTimeout as exc:
+        except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:  # never reached Gloo: safe to repeat
+            sent[0] = was_sent
             raise _Outcome(self._unreachable(exc), retryable=True) from None
         except httpx2.TransportError as exc:
-            sent[0] = sent[0] or is_message_post
             raise _Outcome(self._broken(exc, is_message_post), retryable=idempotent) from None
         status = response.status_code
         if 200 <= status < 300:

@@ -84,7 +84,11 @@ def _endpoint(name: Endpoint, handler: Handler, state: SimulatorState) -> Callab
         fault = state.next_fault(name)
         delay = state.latency + (fault.delay if fault else 0.0)
         if delay:
-            await anyio.sleep(delay)
+            try:
+                await anyio.sleep(delay)
+            except anyio.get_cancelled_exc_class():
+                state.aborted[name] += 1  # the caller hung up while we were "thinking"
+                raise
         if fault is not None and not fault.after_processing and (fault.status or fault.malformed or fault.drop):
             return _fault_response(fault)
         response = await handler(request, state)
@@ -223,7 +227,7 @@ async def _message(request: Request, state: SimulatorState) -> Response:
         "model": "gloo-mcp-simulator",
         "sources": sources_for(query, limit=fields["sources_limit"], publishers=fields["publishers"]),
         "sources_limit": fields["sources_limit"],
-        "suggestions": suggestions_for(query) if fields["enable_suggestions"] else [],
+        "suggestions": suggestions_for(query, turn=chat.turns) if fields["enable_suggestions"] else [],
         "intent": 1,
     }
     chat.messages.append({**{k: v for k, v in reply.items() if k != "chat_id"}, "role": "kallm"})

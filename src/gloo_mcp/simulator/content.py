@@ -144,11 +144,17 @@ def sources_for(query: str, *, limit: int, publishers: list[str]) -> list[dict[s
     return [dict(item) for item in ordered[:limit]]
 
 
-def suggestions_for(query: str) -> list[str]:
-    """Three follow-up questions on the query's theme."""
+_FOLLOW_UPS = (
+    "What are practical first steps toward {topic} this week?",
+    "How have others experienced {topic} in a difficult season?",
+    "What does scripture say about {topic}?",
+    "How can a community support {topic}?",
+    "What habits help sustain {topic} over years?",
+)
+
+
+def suggestions_for(query: str, *, turn: int = 1) -> list[str]:
+    """Three follow-up questions on the query's theme, moving on with each turn of the chat."""
     topic, _ = _theme(query)
-    return [
-        f"What are practical first steps toward {topic} this week?",
-        f"How have others experienced {topic} in a difficult season?",
-        f"What does scripture say about {topic}?",
-    ]
+    start = (turn - 1) * 3
+    return [_FOLLOW_UPS[(start + i) % len(_FOLLOW_UPS)].format(topic=topic) for i in range(3)]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-__all__ = ["Endpoint", "Fault", "SimChat", "SimulatorState"]
+__all__ = ["Endpoint", "Fault", "SimChat", "SimulatorState", "parse_fault_spec"]
 
 Endpoint = Literal["token", "message", "chat"]
 
@@ -35,6 +35,41 @@ class Fault:
     after_processing: bool = False
     malformed: bool = False
     drop: bool = False
+
+
+_ENDPOINTS: dict[str, Endpoint] = {"token": "token", "message": "message", "chat": "chat"}
+
+
+def _parse_fault(word: str) -> Fault:
+    if word == "drop":
+        return Fault(drop=True)
+    if word == "malformed":
+        return Fault(malformed=True)
+    if word.startswith("slow:"):
+        return Fault(delay=float(word[5:]))
+    if word.endswith("after"):
+        return Fault(status=int(word[:-5]), after_processing=True)
+    if word.startswith("429:"):
+        return Fault(status=429, headers={"Retry-After": word[4:]})
+    return Fault(status=int(word))
+
+
+def parse_fault_spec(spec: str) -> tuple[Endpoint, list[Fault]]:
+    """Read ``ENDPOINT=F[,F…]`` where F is a status (``503``), ``429:SECONDS`` (with Retry-After),
+    ``500after`` (fail after recording), ``drop``, ``malformed`` or ``slow:SECONDS``.
+
+    Raises ValueError with a usage hint.
+    """
+    name, _, words = spec.partition("=")
+    endpoint = _ENDPOINTS.get(name.strip())
+    if endpoint is None or not words.strip():
+        raise ValueError(f"expected token|message|chat=FAULT[,FAULT…], not {spec!r}")
+    try:
+        return endpoint, [_parse_fault(w.strip()) for w in words.split(",")]
+    except ValueError:
+        raise ValueError(
+            f"faults in {spec!r} must be a status, 429:SECONDS, STATUSafter, drop, malformed or slow:SECONDS"
+        ) from None
 
 
 @dataclass
@@ -62,6 +97,7 @@ class SimulatorState:
     tokens: dict[str, float] = field(default_factory=dict)
     chats: dict[str, SimChat] = field(default_factory=dict)
     requests: Counter[Endpoint] = field(default_factory=Counter)
+    aborted: Counter[Endpoint] = field(default_factory=Counter)
     faults: dict[Endpoint, deque[Fault]] = field(default_factory=dict)
     _counter: int = 0
 
