@@ -81,3 +81,44 @@ def test_check_without_credentials_names_the_variables(tmp_path: Path) -> None:
 def test_version_and_help_work() -> None:
     assert run("--version").stdout.startswith("gloo-mcp ")
     assert "demo" in run("--help").stdout
+
+
+def test_simulator_command_serves_the_contract_with_scripted_faults() -> None:
+    import socket
+    import time
+
+    import httpx2
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gloo_mcp", "simulator", "--port", str(port), "--fail", "message=429:2,503"],
+        env=BASE_ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                about = httpx2.get(url + "/")
+                break
+            except httpx2.ConnectError:
+                assert time.monotonic() < deadline, "simulator did not start"
+                time.sleep(0.05)
+        assert about.json()["simulator"] is True
+        headers = {"Authorization": "Bearer sim-api-key"}
+        statuses = [httpx2.post(url + "/ai/v1/message", json={"query": "hi"}, headers=headers) for _ in range(3)]
+        assert [r.status_code for r in statuses] == [429, 503, 200]
+        assert statuses[0].headers["retry-after"] == "2"
+    finally:
+        proc.terminate()
+        _, stderr = proc.communicate(timeout=20)
+    assert b"NOT Gloo AI" in stderr
+
+
+def test_simulator_command_rejects_a_bad_fault_spec() -> None:
+    done = run("simulator", "--fail", "message=teapot")
+    assert done.returncode != 0 and "--fail" in done.stderr

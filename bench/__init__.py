@@ -1,0 +1,1 @@
+"""Load and performance runs for gloo-mcp (loopback only, bounded in count and time)."""
