@@ -45,7 +45,6 @@ class Row:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
-HTTP_DATE_IN_5S = format_datetime(datetime.now(UTC) + timedelta(seconds=5), usegmt=True)
 HUGE = b'{"chat_id": "c1", "message": "' + b"x" * (9 * 1024 * 1024) + b'"}'
 
 MATRIX = [
@@ -201,7 +200,8 @@ async def test_fault_matrix(row: Row) -> None:
 
 async def test_retry_after_as_an_http_date_is_honoured() -> None:
     sim, sleep = SimulatorState(), FakeSleep()
-    sim.inject("message", Fault(status=429, headers={"Retry-After": HTTP_DATE_IN_5S}))
+    in_5s = format_datetime(datetime.now(UTC) + timedelta(seconds=5), usegmt=True)
+    sim.inject("message", Fault(status=429, headers={"Retry-After": in_5s}))
     async with mcp_session(sim, retry=RetryPolicy(sleep=sleep)) as client:
         result = await client.call_tool("send_message", {"query": "hi"})
     assert not result.is_error
