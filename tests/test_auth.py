@@ -121,3 +121,12 @@ async def test_a_401_that_persists_after_refresh_is_reported_not_looped(
         await client.send_message("second", options=MessageOptions())
     assert sim.requests["message"] == 3  # first, then one attempt and one retry after refresh
     assert sim.requests["token"] == 2
+
+
+async def test_refused_client_credentials_are_not_exchanged_again_in_the_same_call(
+    sim: SimulatorState, make_client: Callable[..., GlooClient]
+) -> None:
+    client = make_client(client_secret=SecretStr("wrong"))
+    with pytest.raises(AuthenticationError):
+        await client.send_message("hi", options=MessageOptions())
+    assert sim.requests["token"] == 1 and sim.requests["message"] == 0

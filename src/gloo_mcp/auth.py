@@ -83,7 +83,6 @@ class ClientCredentialsProvider:
         self._token: str | None = None
         self._expires_at = 0.0
         self._lock = asyncio.Lock()
-        self.exchanges = 0  # how many token fetches were attempted; read by `check` and tests
 
     def __repr__(self) -> str:
         return f"ClientCredentialsProvider(token_url={self._token_url!r}, client_id={self._client_id!r})"
@@ -115,7 +114,6 @@ class ClientCredentialsProvider:
             self._token = None
 
     async def _exchange(self) -> tuple[str, float]:
-        self.exchanges += 1
         logger.debug("exchanging client credentials for a token at %s", self._token_url)
         response = await self._http.post(
             self._token_url,

@@ -71,11 +71,19 @@ def build_http_client(settings: Settings, transport: httpx2.AsyncBaseTransport |
 class _Outcome(Exception):
     """One failed attempt: the error to report and whether trying again is safe."""
 
-    def __init__(self, error: GlooError, *, retryable: bool, headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        error: GlooError,
+        *,
+        retryable: bool,
+        headers: Mapping[str, str] | None = None,
+        stale_token: bool = False,
+    ) -> None:
         super().__init__(error.message)
         self.error = error
         self.retryable = retryable
         self.headers = headers
+        self.stale_token = stale_token  # Gloo rejected our bearer: a fresh token may fix it
 
 
 class GlooClient:
@@ -111,10 +119,6 @@ class GlooClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    @property
-    def tokens(self) -> TokenProvider | None:
-        return self._tokens
-
     # --- the chat API ---------------------------------------------------------------
 
     async def send_message(self, query: str, *, chat_id: str | None = None, options: MessageOptions) -> ChatReply:
@@ -139,7 +143,7 @@ class GlooClient:
             "POST",
             MESSAGE_PATH,
             params={"enable_suggestions": int(suggestions)},
-            json=body,
+            payload=body,
             chat_id=chat_id,
             is_message_post=True,
         )
@@ -178,7 +182,7 @@ class GlooClient:
         path: str,
         *,
         params: Mapping[str, str | int],
-        json: Mapping[str, Any] | None = None,
+        payload: Mapping[str, Any] | None = None,
         chat_id: str | None = None,
         is_message_post: bool = False,
     ) -> object:
@@ -191,10 +195,10 @@ class GlooClient:
             while True:
                 attempt += 1
                 try:
-                    return await self._attempt(method, path, params, json, chat_id, is_message_post, sent)
+                    return await self._attempt(method, path, params, payload, chat_id, is_message_post, sent)
                 except _Outcome as outcome:
                     error = outcome.error
-                    if error.status == 401 and self._tokens.can_refresh and not refreshed:
+                    if outcome.stale_token and self._tokens.can_refresh and not refreshed:
                         refreshed = True
                         logger.info("Gloo answered 401; refreshing the token and retrying once")
                         continue
@@ -230,7 +234,7 @@ class GlooClient:
         method: str,
         path: str,
         params: Mapping[str, str | int],
-        json: Mapping[str, Any] | None,
+        payload: Mapping[str, Any] | None,
         chat_id: str | None,
         is_message_post: bool,
         sent: list[bool],
@@ -246,7 +250,7 @@ class GlooClient:
         was_sent = sent[0]
         sent[0] = was_sent or is_message_post  # from here on Gloo may be processing it
         try:
-            async with self._http.stream(method, path, params=params, json=json, headers=headers) as response:
+            async with self._http.stream(method, path, params=params, json=payload, headers=headers) as response:
                 body = await _read_limited(response)
         except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:  # never reached Gloo: safe to repeat
             sent[0] = was_sent
@@ -267,7 +271,7 @@ class GlooClient:
             retry_after=retry_after,
         )
         retryable = status in (429, 503) or (idempotent and status in (502, 504))
-        raise _Outcome(error, retryable=retryable, headers=response.headers)
+        raise _Outcome(error, retryable=retryable, headers=response.headers, stale_token=status == 401)
 
     def _unreachable(self, exc: httpx2.TransportError) -> UpstreamUnavailableError:
         logger.info("could not reach Gloo: %s", type(exc).__name__)

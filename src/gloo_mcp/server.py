@@ -9,10 +9,10 @@ they escaped), with no ``structuredContent``.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import httpx2
 from mcp.server import MCPServer
@@ -96,6 +96,12 @@ class AppState:
     client: GlooClient
     startup_error: GlooError | None = None
 
+    def ready_client(self) -> GlooClient:
+        """The client, or the configuration error that every call must report instead."""
+        if self.startup_error is not None:
+            raise self.startup_error
+        return self.client
+
 
 def _state(ctx: Context) -> AppState:
     state = ctx.request_context.lifespan_context
@@ -124,14 +130,18 @@ def _success(text: str, model: BaseModel, chat_id: str) -> CallToolResult:
     )
 
 
-async def _reply(state: AppState, pending: Awaitable[ChatReply]) -> CallToolResult:
+_Result = TypeVar("_Result", ChatReply, ChatHistory)
+
+
+async def _answer(
+    ctx: Context, call: Callable[[GlooClient], Awaitable[_Result]], render: Callable[[_Result], str]
+) -> CallToolResult:
+    """Run one Gloo call for a tool: structured result and Markdown, or an ``isError`` sentence."""
     try:
-        if state.startup_error is not None:
-            raise state.startup_error
-        reply = await pending
+        result = await call(_state(ctx).ready_client())
     except GlooError as error:
         return _error_result(error)
-    return _success(reply_markdown(reply), reply, reply.chat_id)
+    return _success(render(result), result, result.chat_id)
 
 
 def _options(
@@ -195,9 +205,8 @@ def build_server(
         every follow-up in this conversation, so Gloo keeps the context. Each call creates
         a new conversation on Gloo; it is not idempotent.
         """
-        state = _state(ctx)
         options = _options(character_limit, sources_limit, publishers, enable_suggestions)
-        return await _reply(state, state.client.send_message(query, options=options))
+        return await _answer(ctx, lambda client: client.send_message(query, options=options), reply_markdown)
 
     @server.tool(title="Continue a Gloo conversation", annotations=_SEND)
     async def continue_chat(
@@ -215,9 +224,10 @@ def build_server(
         follow-up from the previous answer works as is). Returns the same shape as
         send_message. If Gloo does not know the chat_id, start over with send_message.
         """
-        state = _state(ctx)
         options = _options(character_limit, sources_limit, publishers, enable_suggestions)
-        return await _reply(state, state.client.send_message(query, chat_id=chat_id, options=options))
+        return await _answer(
+            ctx, lambda client: client.send_message(query, chat_id=chat_id, options=options), reply_markdown
+        )
 
     @server.tool(title="Read a Gloo conversation", annotations=_READ)
     async def get_chat_history(chat_id: ChatId, ctx: Context) -> Annotated[CallToolResult, ChatHistory]:
@@ -227,14 +237,7 @@ def build_server(
         context, to quote earlier answers, or to check whether a message whose send failed
         was recorded after all.
         """
-        state = _state(ctx)
-        try:
-            if state.startup_error is not None:
-                raise state.startup_error
-            history = await state.client.get_chat(chat_id)
-        except GlooError as error:
-            return _error_result(error)
-        return _success(history_markdown(history), history, history.chat_id)
+        return await _answer(ctx, lambda client: client.get_chat(chat_id), history_markdown)
 
     @server.resource(
         "gloo://chats/{chat_id}",
@@ -244,11 +247,8 @@ def build_server(
         mime_type="text/markdown",
     )
     async def chat_transcript(chat_id: str, ctx: Context) -> str:
-        state = _state(ctx)
         try:
-            if state.startup_error is not None:
-                raise state.startup_error
-            history = await state.client.get_chat(chat_id)
+            history = await _state(ctx).ready_client().get_chat(chat_id)
         except GlooError as error:
             raise ResourceError(error.message) from None
         return history_markdown(history)
