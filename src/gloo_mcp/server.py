@@ -12,9 +12,8 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
-import httpx2
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError
@@ -28,6 +27,9 @@ from gloo_mcp.errors import GlooError
 from gloo_mcp.models import ChatHistory, ChatReply
 from gloo_mcp.render import history_markdown, reply_markdown
 from gloo_mcp.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    import httpx2  # only client and auth use httpx2 at run time
 
 __all__ = ["INSTRUCTIONS", "build_server"]
 
