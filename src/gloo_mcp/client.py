@@ -26,7 +26,6 @@ from gloo_mcp.errors import (
     ChatNotFoundError,
     GlooError,
     MaybeProcessedError,
-    RateLimitedError,
     UpstreamTimeoutError,
     UpstreamUnavailableError,
     error_from_status,
@@ -243,7 +242,7 @@ class GlooClient:
         try:
             token = await self._tokens.token()
         except GlooError as exc:  # the token exchange is idempotent: transient failures may be retried
-            raise _Outcome(exc, retryable=_transient_status(exc.status) or isinstance(exc, RateLimitedError)) from None
+            raise _Outcome(exc, retryable=_transient_status(exc.status)) from None
         except httpx2.TransportError as exc:
             raise _Outcome(self._unreachable(exc), retryable=True) from None
         headers = {"Authorization": f"Bearer {token}"}

@@ -160,7 +160,7 @@ def error_from_status(
             status=status,
         )
     if status >= 500 or status == 408:
-        if is_message_post and status not in (503,):
+        if is_message_post and status != 503:  # a 503 means Gloo did not take the message
             return MaybeProcessedError(
                 f"Gloo failed while handling the message (HTTP {status}){reason}, and it may or may not have been "
                 "recorded; call get_chat_history to check before sending it again.",
