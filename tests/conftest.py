@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from gloo_mcp.client import GlooClient
 from gloo_mcp.config import Settings
 from gloo_mcp.retry import RetryPolicy
-from gloo_mcp.server import build_server
+from gloo_mcp.server import DEFAULT_HEARTBEAT_INTERVAL, build_server
 from gloo_mcp.simulator import SimulatorState, create_app
 
 SIM_BASE_URL = "https://gloo.simulator.test"
@@ -69,9 +69,16 @@ def make_client(sim: SimulatorState, retry: RetryPolicy) -> Callable[..., GlooCl
 
 @asynccontextmanager
 async def mcp_session(
-    sim: SimulatorState, *, mode: str = "auto", retry: RetryPolicy | None = None, **overrides: Any
+    sim: SimulatorState,
+    *,
+    mode: str = "auto",
+    retry: RetryPolicy | None = None,
+    heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
+    **overrides: Any,
 ) -> AsyncIterator[Client]:
     """An in-process MCP client session on a gloo-mcp server that talks HTTP to the simulator."""
-    server = build_server(sim_settings(sim, **overrides), transport=sim_transport(sim), retry=retry)
+    server = build_server(
+        sim_settings(sim, **overrides), transport=sim_transport(sim), retry=retry, heartbeat_interval=heartbeat_interval
+    )
     async with Client(server, mode=mode) as client:  # type: ignore[arg-type]
         yield client

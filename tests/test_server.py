@@ -205,12 +205,3 @@ async def test_wrong_api_key_is_an_error_naming_the_variables(sim: SimulatorStat
         result = await client.call_tool("send_message", {"query": "hi"})
     assert result.is_error
     assert "HTTP 401" in text_of(result) and "GLOO_API_KEY" in text_of(result)
-
-
-async def test_conversation_resource_reads_back_as_markdown(sim: SimulatorState) -> None:
-    async with mcp_session(sim) as client:
-        reply = (await client.call_tool("send_message", {"query": "Where is hope?"})).structured_content
-        assert reply is not None
-        resource = await client.read_resource(f"gloo://chats/{reply['chat_id']}")
-    text = resource.contents[0].text  # type: ignore[union-attr]
-    assert reply["chat_id"] in text and "Where is hope?" in text and "### Gloo" in text

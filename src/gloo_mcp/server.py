@@ -9,21 +9,24 @@ they escaped), with no ``structuredContent``.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
+import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError
-from mcp_types import CallToolResult, ResourceLink, TextContent, ToolAnnotations
+from mcp.shared.exceptions import MCPError
+from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, CallToolResult, ResourceLink, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field, StringConstraints
 
 from gloo_mcp import __version__
 from gloo_mcp.client import GlooClient, MessageOptions
 from gloo_mcp.config import CHARACTER_LIMIT_RANGE, SOURCES_LIMIT_RANGE, Settings
-from gloo_mcp.errors import GlooError
+from gloo_mcp.errors import ChatNotFoundError, GlooError, InvalidRequestError
 from gloo_mcp.models import ChatHistory, ChatReply
 from gloo_mcp.render import history_markdown, reply_markdown
 from gloo_mcp.retry import RetryPolicy
@@ -31,7 +34,7 @@ from gloo_mcp.retry import RetryPolicy
 if TYPE_CHECKING:
     import httpx2  # only client and auth use httpx2 at run time
 
-__all__ = ["INSTRUCTIONS", "build_server"]
+__all__ = ["DEFAULT_HEARTBEAT_INTERVAL", "INSTRUCTIONS", "build_server"]
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +90,10 @@ EnableSuggestions = Annotated[
     Field(description="Whether Gloo should suggest follow-up questions. Omit for the server default."),
 ]
 
+DEFAULT_HEARTBEAT_INTERVAL = 5.0
+"""Seconds between progress notifications while Gloo is answering: well inside the
+silence after which hosts give up on a call."""
+
 _SEND = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True)
 _READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
 
@@ -111,8 +118,12 @@ def _state(ctx: Context) -> AppState:
     return state
 
 
+CHAT_URI_TEMPLATE = "gloo://chats/{chat_id}"
+CHAT_JSON_URI_TEMPLATE = "gloo://chats/{chat_id}/history.json"
+
+
 def _chat_uri(chat_id: str) -> str:
-    return f"gloo://chats/{chat_id}"
+    return CHAT_URI_TEMPLATE.format(chat_id=chat_id)
 
 
 def _error_result(error: GlooError) -> CallToolResult:
@@ -135,14 +146,38 @@ def _success(text: str, model: BaseModel, chat_id: str) -> CallToolResult:
 _Result = TypeVar("_Result", ChatReply, ChatHistory)
 
 
+async def _heartbeat(ctx: Context, interval: float) -> None:
+    """Tell the host the call is alive: elapsed seconds as progress, every ``interval``.
+
+    ``report_progress`` does nothing unless the caller asked for progress, so calls
+    without a progress token cost one sleeping task.
+    """
+    started = anyio.current_time()
+    while True:
+        await anyio.sleep(interval)
+        elapsed = anyio.current_time() - started
+        await ctx.report_progress(elapsed, None, f"Waiting for Gloo's answer ({math.floor(elapsed)} s elapsed)")
+
+
 async def _answer(
-    ctx: Context, call: Callable[[GlooClient], Awaitable[_Result]], render: Callable[[_Result], str]
+    ctx: Context,
+    call: Callable[[GlooClient], Awaitable[_Result]],
+    render: Callable[[_Result], str],
+    heartbeat_interval: float,
 ) -> CallToolResult:
-    """Run one Gloo call for a tool: structured result and Markdown, or an ``isError`` sentence."""
-    try:
-        result = await call(_state(ctx).ready_client())
-    except GlooError as error:
-        return _error_result(error)
+    """Run one Gloo call for a tool: structured result and Markdown, or an ``isError`` sentence.
+
+    The heartbeat is cancelled, and the task group left, before the result is returned,
+    so no progress notification can follow the result.
+    """
+    async with anyio.create_task_group() as beats:
+        beats.start_soon(_heartbeat, ctx, heartbeat_interval)
+        try:
+            result = await call(_state(ctx).ready_client())
+        except GlooError as error:
+            return _error_result(error)
+        finally:
+            beats.cancel_scope.cancel()
     return _success(render(result), result, result.chat_id)
 
 
@@ -166,12 +201,18 @@ def build_server(
     transport: httpx2.AsyncBaseTransport | None = None,
     retry: RetryPolicy | None = None,
     startup_error: GlooError | None = None,
+    heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
 ) -> MCPServer[AppState]:
     """The gloo-mcp server.
 
     ``transport`` and ``retry`` let tests route HTTP into an in-process simulator and
     skip real waiting; ``startup_error`` is reported by every call when settings failed.
     """
+
+    async def answer(
+        ctx: Context, call: Callable[[GlooClient], Awaitable[_Result]], render: Callable[[_Result], str]
+    ) -> CallToolResult:
+        return await _answer(ctx, call, render, heartbeat_interval)
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
@@ -208,7 +249,7 @@ def build_server(
         a new conversation on Gloo; it is not idempotent.
         """
         options = _options(character_limit, sources_limit, publishers, enable_suggestions)
-        return await _answer(ctx, lambda client: client.send_message(query, options=options), reply_markdown)
+        return await answer(ctx, lambda client: client.send_message(query, options=options), reply_markdown)
 
     @server.tool(title="Continue a Gloo conversation", annotations=_SEND)
     async def continue_chat(
@@ -227,7 +268,7 @@ def build_server(
         send_message. If Gloo does not know the chat_id, start over with send_message.
         """
         options = _options(character_limit, sources_limit, publishers, enable_suggestions)
-        return await _answer(
+        return await answer(
             ctx, lambda client: client.send_message(query, chat_id=chat_id, options=options), reply_markdown
         )
 
@@ -239,20 +280,67 @@ def build_server(
         context, to quote earlier answers, or to check whether a message whose send failed
         was recorded after all.
         """
-        return await _answer(ctx, lambda client: client.get_chat(chat_id), history_markdown)
+        return await answer(ctx, lambda client: client.get_chat(chat_id), history_markdown)
+
+    async def read_chat(chat_id: str, ctx: Context) -> ChatHistory:
+        try:
+            return await _state(ctx).ready_client().get_chat(chat_id)
+        except GlooError as error:
+            raise ResourceError(error.message) from None
 
     @server.resource(
-        "gloo://chats/{chat_id}",
+        CHAT_URI_TEMPLATE,
         name="gloo-chat",
         title="Gloo conversation",
         description="A Gloo conversation as Markdown, oldest turn first.",
         mime_type="text/markdown",
     )
     async def chat_transcript(chat_id: str, ctx: Context) -> str:
+        return history_markdown(await read_chat(chat_id, ctx))
+
+    @server.resource(
+        CHAT_JSON_URI_TEMPLATE,
+        name="gloo-chat-json",
+        title="Gloo conversation (JSON)",
+        description="A Gloo conversation as JSON: the same ChatHistory that get_chat_history returns.",
+        mime_type="application/json",
+    )
+    async def chat_json(chat_id: str, ctx: Context) -> str:
+        return (await read_chat(chat_id, ctx)).model_dump_json(indent=2)
+
+    @server.prompt(name="ask_gloo", title="Ask Gloo AI")
+    def ask_gloo(
+        question: Annotated[str, Field(description="What to ask Gloo, in plain language.")],
+        publishers: Annotated[
+            str, Field(description="Optional: comma-separated publisher names to draw sources from.")
+        ] = "",
+    ) -> str:
+        """Ask Gloo AI a question and get a cited answer with follow-up suggestions."""
+        wanted = [name.strip() for name in publishers.split(",") if name.strip()]
+        scope = f" Pass publishers={wanted!r} so the sources come from them." if wanted else ""
+        return (
+            f"Ask Gloo AI the question below with the send_message tool.{scope} Answer me from Gloo's reply: "
+            "cite its sources by number with their links, never invent a URL, and offer its suggested follow-up "
+            "questions. Keep the chat_id so we can continue the conversation with continue_chat.\n\n"
+            f"Question: {question.strip()}"
+        )
+
+    @server.prompt(name="summarize_gloo_chat", title="Summarize a Gloo conversation")
+    async def summarize_gloo_chat(
+        chat_id: Annotated[str, Field(description="The chat_id of the conversation to summarize.")],
+        ctx: Context,
+    ) -> str:
+        """Summarize an earlier Gloo conversation, with its transcript attached."""
         try:
-            history = await _state(ctx).ready_client().get_chat(chat_id)
-        except GlooError as error:
-            raise ResourceError(error.message) from None
-        return history_markdown(history)
+            history = await _state(ctx).ready_client().get_chat(chat_id.strip())
+        except GlooError as error:  # a prompt's other exceptions reach the host as "Error rendering prompt"
+            code = INVALID_PARAMS if isinstance(error, ChatNotFoundError | InvalidRequestError) else INTERNAL_ERROR
+            raise MCPError(code, error.message) from None
+        transcript = history_markdown(history)
+        return (
+            "Summarize this conversation with Gloo AI: the questions asked, the key points of each answer with "
+            "their numbered sources, and the open follow-ups. To ask more, use continue_chat with its chat_id.\n\n"
+            f"{transcript}"
+        )
 
     return server
