@@ -55,6 +55,20 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--transport", choices=["stdio", "streamable-http"], default="stdio")
     serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT|:*]",
+        help="HTTP: a Host header to accept besides loopback, e.g. mcp.example.com (repeatable)",
+    )
+    serve.add_argument(
+        "--allowed-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="HTTP: a browser Origin to accept besides loopback, e.g. https://app.example.com (repeatable)",
+    )
 
     commands.add_parser("demo", help="ask, follow up and read back a conversation through a real MCP session")
     commands.add_parser("check", help="verify configuration, reachability and credentials without creating a chat")
@@ -76,10 +90,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = _parser().parse_args(argv)
-    command = args.command or "serve"
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # bare `gloo-mcp`, as hosts launch it: serve stdio with the defaults
+        args = parser.parse_args(["serve"])
+    command = args.command
     if command == "serve":
-        _serve(getattr(args, "transport", "stdio"), getattr(args, "host", "127.0.0.1"), getattr(args, "port", 8000))
+        _serve(args)
     elif command == "demo":
         from gloo_mcp.demo import run_demo
 
@@ -92,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         _simulator(args)
 
 
-def _serve(transport: str, host: str, port: int) -> None:
+def _serve(args: argparse.Namespace) -> None:
     from gloo_mcp.config import Settings, load_settings
     from gloo_mcp.errors import ConfigurationError
     from gloo_mcp.server import build_server
@@ -109,10 +126,24 @@ def _serve(transport: str, host: str, port: int) -> None:
     elif not settings.has_credentials:
         log.warning("no Gloo credentials configured; tool calls will say which variables to set")
     server = build_server(settings, startup_error=startup_error)
-    if transport == "stdio":
+    if args.transport == "stdio":
         server.run("stdio")
-    else:
-        server.run("streamable-http", host=host, port=port)
+        return
+
+    from gloo_mcp.http_app import MCP_PATH, HttpOptions, build_http_app
+    from gloo_mcp.serving import serve_in_foreground
+
+    options = HttpOptions(
+        host=args.host, port=args.port, allowed_hosts=args.allowed_host, allowed_origins=args.allowed_origin
+    )
+    if not options.is_loopback_bind:
+        if settings.mcp_auth_token is None:
+            log.warning("listening on %s without GLOO_MCP_AUTH_TOKEN: anyone who can reach it can use it", args.host)
+        if not options.allowed_hosts:
+            log.warning("only loopback Host headers are accepted; add --allowed-host for the name clients use")
+    print(f"gloo-mcp: Streamable HTTP on http://{args.host}:{args.port}{MCP_PATH}", file=sys.stderr, flush=True)
+    app = build_http_app(server, settings, options, startup_error=startup_error)
+    serve_in_foreground(app, host=options.host, port=options.port, log_level=settings.log_level)
 
 
 def _simulator(args: argparse.Namespace) -> None:

@@ -35,6 +35,7 @@ _ENV_FIELDS: dict[str, str] = {
     "GLOO_PUBLISHERS": "publishers",
     "GLOO_ENABLE_SUGGESTIONS": "enable_suggestions",
     "GLOO_MCP_LOG_LEVEL": "log_level",
+    "GLOO_MCP_AUTH_TOKEN": "mcp_auth_token",
 }
 _FIELD_ENV = {field: env for env, field in _ENV_FIELDS.items()}
 
@@ -57,6 +58,8 @@ class Settings(BaseModel):
     publishers: tuple[str, ...] = ()
     enable_suggestions: bool = True
     log_level: LogLevel = "WARNING"
+    mcp_auth_token: SecretStr | None = Field(default=None, min_length=16)
+    """Bearer token HTTP clients of gloo-mcp must send (Streamable HTTP only)."""
 
     @property
     def has_credentials(self) -> bool:

@@ -1,0 +1,130 @@
+"""gloo-mcp over Streamable HTTP, hardened for real deployments.
+
+Stateless, so any replica behind a load balancer can answer any request (the
+conversation lives in Gloo); SSE responses, so progress heartbeats reach the client;
+Host/Origin validation always on (DNS rebinding), with loopback names allowed and
+others opt-in; an optional shared bearer token; and an unauthenticated ``/health``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from mcp.server import MCPServer
+from mcp.server.transport_security import TransportSecuritySettings
+from pydantic import SecretStr
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from gloo_mcp import __version__
+from gloo_mcp.config import Settings
+from gloo_mcp.errors import GlooError
+from gloo_mcp.server import AppState
+
+__all__ = ["HEALTH_PATH", "MCP_PATH", "HttpOptions", "build_http_app", "transport_security"]
+
+logger = logging.getLogger(__name__)
+
+MCP_PATH = "/mcp"
+HEALTH_PATH = "/health"
+_LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+
+
+@dataclass(frozen=True)
+class HttpOptions:
+    """Where to listen and which names the server answers to beyond loopback."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    allowed_hosts: Sequence[str] = ()
+    allowed_origins: Sequence[str] = ()
+
+    @property
+    def is_loopback_bind(self) -> bool:
+        return self.host in ("127.0.0.1", "localhost", "::1")
+
+
+def transport_security(options: HttpOptions) -> TransportSecuritySettings:
+    """DNS-rebinding protection that stays on whatever the bind address.
+
+    The SDK enables it only for loopback binds; a server bound to 0.0.0.0 would accept
+    any Host. Here loopback names (with any port) are always accepted and every other
+    Host or Origin must be listed.
+    """
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=[*(f"{name}:*" for name in _LOOPBACK_NAMES), *options.allowed_hosts],
+        allowed_origins=[*(f"http://{name}:*" for name in _LOOPBACK_NAMES), *options.allowed_origins],
+    )
+
+
+class BearerTokenGuard:
+    """Rejects requests that lack ``Authorization: Bearer <GLOO_MCP_AUTH_TOKEN>``, except on open paths."""
+
+    def __init__(self, app: ASGIApp, token: SecretStr, open_paths: frozenset[str]) -> None:
+        self._app = app
+        self._expected = token.get_secret_value().encode()
+        self._open_paths = open_paths
+
+    def __repr__(self) -> str:
+        return f"BearerTokenGuard(open_paths={sorted(self._open_paths)})"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self._open_paths or self._authorized(scope):
+            await self._app(scope, receive, send)
+            return
+        response = JSONResponse(
+            {"error": "unauthorized", "error_description": "Send Authorization: Bearer <GLOO_MCP_AUTH_TOKEN>."},
+            status_code=401,
+            headers={"WWW-Authenticate": 'Bearer realm="gloo-mcp"'},
+        )
+        await response(scope, receive, send)
+
+    def _authorized(self, scope: Scope) -> bool:
+        scheme, _, credential = Headers(scope=scope).get("authorization", "").partition(" ")
+        # compare_digest: the time taken must not reveal how much of the token matched
+        return scheme.lower() == "bearer" and hmac.compare_digest(credential.strip().encode(), self._expected)
+
+
+def _health(settings: Settings, startup_error: GlooError | None) -> Response:
+    problem = startup_error.message if startup_error is not None else None
+    if problem is None and not settings.has_credentials:
+        problem = "No Gloo credentials are configured."
+    body: dict[str, object] = {"status": "ok" if problem is None else "unconfigured", "version": __version__}
+    if problem is not None:
+        body["detail"] = problem
+    return JSONResponse(body, status_code=200 if problem is None else 503)
+
+
+def build_http_app(
+    server: MCPServer[AppState],
+    settings: Settings,
+    options: HttpOptions,
+    *,
+    startup_error: GlooError | None = None,
+) -> ASGIApp:
+    """The ASGI app for ``gloo-mcp serve --transport streamable-http``.
+
+    ``/health`` answers 200 when the server can serve and 503 (with the reason) when its
+    configuration cannot work, so a load balancer routes around a misconfigured replica.
+    """
+
+    async def health(_: Request) -> Response:
+        return _health(settings, startup_error)
+
+    server.custom_route(HEALTH_PATH, methods=["GET"], include_in_schema=False)(health)
+    app: ASGIApp = server.streamable_http_app(
+        streamable_http_path=MCP_PATH,
+        stateless_http=True,
+        json_response=False,
+        transport_security=transport_security(options),
+        host=options.host,
+    )
+    if settings.mcp_auth_token is not None:
+        app = BearerTokenGuard(app, settings.mcp_auth_token, open_paths=frozenset({HEALTH_PATH}))
+    return app
