@@ -1,4 +1,4 @@
-"""The ``gloo-mcp`` command: serve (default), demo, simulator, check.
+"""The ``gloo-mcp`` command: serve (default), demo, check, config, simulator.
 
 This is the only module that reads argv and the environment. Heavy imports happen inside
 the command that needs them, so ``gloo-mcp`` (stdio serving) starts fast and never writes
@@ -73,6 +73,12 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("demo", help="ask, follow up and read back a conversation through a real MCP session")
     commands.add_parser("check", help="verify configuration, reachability and credentials without creating a chat")
 
+    config = commands.add_parser("config", help="print a ready-to-paste MCP server entry for a host")
+    config.add_argument("host", choices=["claude-desktop", "claude-code", "cursor", "vscode"])
+    config.add_argument(
+        "--api-key", action="store_true", help="authenticate with GLOO_API_KEY instead of client credentials"
+    )
+
     sim = commands.add_parser("simulator", help="run the local Gloo simulator (not Gloo AI)")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8765)
@@ -105,6 +111,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         from gloo_mcp.check import run_check
 
         sys.exit(run_check())
+    elif command == "config":
+        _config(args)
     elif command == "simulator":
         _simulator(args)
 
@@ -144,6 +152,15 @@ def _serve(args: argparse.Namespace) -> None:
     print(f"gloo-mcp: Streamable HTTP on http://{args.host}:{args.port}{MCP_PATH}", file=sys.stderr, flush=True)
     app = build_http_app(server, settings, options, startup_error=startup_error)
     serve_in_foreground(app, host=options.host, port=options.port, log_level=settings.log_level)
+
+
+def _config(args: argparse.Namespace) -> None:
+    import json
+
+    from gloo_mcp.host_config import host_config, where_it_goes
+
+    print(json.dumps(host_config(args.host, api_key=args.api_key), indent=2))
+    print(where_it_goes(args.host), file=sys.stderr)
 
 
 def _simulator(args: argparse.Namespace) -> None:

@@ -1,0 +1,99 @@
+"""``gloo-mcp config HOST``: JSON of each host's shape, absolute paths, placeholders only, and it really starts."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client, StdioServerParameters
+
+from gloo_mcp.host_config import host_config
+from gloo_mcp.simulator import SimulatorState, running_simulator
+from tests.test_cli import run
+
+HOSTS = ["claude-desktop", "claude-code", "cursor", "vscode"]
+REAL_LOOKING_SECRETS = {"GLOO_CLIENT_SECRET": "real-secret-value-1234", "GLOO_API_KEY": "real-api-key-5678"}
+
+
+def config_of(host: str, *flags: str) -> dict[str, Any]:
+    done = run("config", host, *flags, env=REAL_LOOKING_SECRETS)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip()  # where to paste it, for the person reading
+    for secret in REAL_LOOKING_SECRETS.values():
+        assert secret not in done.stdout and secret not in done.stderr
+    parsed: dict[str, Any] = json.loads(done.stdout)
+    return parsed
+
+
+def only_server(document: dict[str, Any], key: str) -> dict[str, Any]:
+    assert list(document[key]) == ["gloo"]
+    server: dict[str, Any] = document[key]["gloo"]
+    return server
+
+
+def assert_runs_installed_gloo_mcp(server: dict[str, Any]) -> None:
+    command = Path(server["command"])
+    assert command.is_absolute() and command.is_file() and os.access(command, os.X_OK)
+    assert server["args"] == [] or server["args"] == ["-m", "gloo_mcp"]
+
+
+@pytest.mark.parametrize("host", ["claude-desktop", "cursor"])
+def test_desktop_style_hosts_get_an_mcp_servers_entry_with_placeholders(host: str) -> None:
+    server = only_server(config_of(host), "mcpServers")
+    assert set(server) == {"command", "args", "env"}
+    assert_runs_installed_gloo_mcp(server)
+    assert server["env"] == {
+        "GLOO_CLIENT_ID": "<your Gloo client id>",
+        "GLOO_CLIENT_SECRET": "<your Gloo client secret>",
+    }
+
+
+def test_claude_code_gets_a_typed_stdio_entry_for_mcp_json() -> None:
+    server = only_server(config_of("claude-code"), "mcpServers")
+    assert server["type"] == "stdio"
+    assert_runs_installed_gloo_mcp(server)
+
+
+def test_vscode_gets_servers_and_prompts_for_secrets_instead_of_storing_them() -> None:
+    document = config_of("vscode")
+    server = only_server(document, "servers")
+    assert server["type"] == "stdio"
+    assert_runs_installed_gloo_mcp(server)
+    inputs = {i["id"]: i for i in document["inputs"]}
+    assert server["env"] == {
+        "GLOO_CLIENT_ID": "${input:gloo-client-id}",
+        "GLOO_CLIENT_SECRET": "${input:gloo-client-secret}",
+    }
+    assert inputs["gloo-client-secret"]["password"] is True and inputs["gloo-client-id"]["password"] is False
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_api_key_flag_asks_for_the_key_only(host: str) -> None:
+    document = config_of(host, "--api-key")
+    server = only_server(document, "servers" if host == "vscode" else "mcpServers")
+    assert list(server["env"]) == ["GLOO_API_KEY"]
+
+
+def test_windows_entries_force_utf8_stdio() -> None:
+    server = host_config("claude-desktop", platform="win32")["mcpServers"]["gloo"]
+    assert server["env"]["PYTHONIOENCODING"] == "utf-8"
+    assert "PYTHONIOENCODING" not in host_config("claude-desktop", platform="linux")["mcpServers"]["gloo"]["env"]
+
+
+def test_an_unknown_host_is_refused_with_the_choices() -> None:
+    done = run("config", "emacs")
+    assert done.returncode == 2 and "claude-desktop" in done.stderr
+
+
+async def test_the_printed_entry_starts_a_working_server_once_filled_in() -> None:
+    server = only_server(config_of("claude-desktop", "--api-key"), "mcpServers")
+    sim = SimulatorState()
+    with running_simulator(sim) as url:
+        env = {**server["env"], "GLOO_API_KEY": sim.api_key, "GLOO_BASE_URL": url}
+        params = StdioServerParameters(command=server["command"], args=server["args"], env=env)
+        async with Client(params) as client:
+            result = await client.call_tool("send_message", {"query": "Does the pasted config work?"})
+    assert not result.is_error and sim.requests["message"] == 1
