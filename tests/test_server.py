@@ -33,6 +33,8 @@ async def test_tools_are_listed_with_schemas_annotations_and_bounds(sim: Simulat
     assert send.input_schema["required"] == ["query"]
     assert cont.input_schema["required"] == ["chat_id", "query"]
     assert send.input_schema["properties"]["query"]["minLength"] == 1
+    for tool in tools.values():  # descriptions are shown to models and people: no code indentation
+        assert tool.description and tool.description.strip() == tool.description and "\n " not in tool.description
     for tool in (send, cont):
         a = tool.annotations
         assert a is not None

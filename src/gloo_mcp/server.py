@@ -8,6 +8,7 @@ they escaped), with no ``structuredContent``.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -144,6 +145,13 @@ def _success(text: str, model: BaseModel, chat_id: str) -> CallToolResult:
 
 
 _Result = TypeVar("_Result", ChatReply, ChatHistory)
+_Function = TypeVar("_Function", bound=Callable[..., object])
+
+
+def _clean_doc(function: _Function) -> _Function:
+    """Dedent a docstring that becomes a tool description, so hosts show it without code indentation."""
+    function.__doc__ = inspect.cleandoc(function.__doc__ or "")
+    return function
 
 
 async def _heartbeat(ctx: Context, interval: float) -> None:
@@ -233,6 +241,7 @@ def build_server(
     )
 
     @server.tool(title="Ask Gloo (new conversation)", annotations=_SEND)
+    @_clean_doc
     async def send_message(
         query: QueryText,
         ctx: Context,
@@ -252,6 +261,7 @@ def build_server(
         return await answer(ctx, lambda client: client.send_message(query, options=options), reply_markdown)
 
     @server.tool(title="Continue a Gloo conversation", annotations=_SEND)
+    @_clean_doc
     async def continue_chat(
         chat_id: ChatId,
         query: QueryText,
@@ -273,6 +283,7 @@ def build_server(
         )
 
     @server.tool(title="Read a Gloo conversation", annotations=_READ)
+    @_clean_doc
     async def get_chat_history(chat_id: ChatId, ctx: Context) -> Annotated[CallToolResult, ChatHistory]:
         """Read back a whole Gloo conversation, oldest turn first (read-only).
 
