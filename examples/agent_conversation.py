@@ -1,0 +1,136 @@
+"""A pydantic-ai agent holds a multi-turn conversation with Gloo AI through gloo-mcp over MCP.
+
+    python examples/agent_conversation.py                        # offline: simulator + scripted model
+    python examples/agent_conversation.py --model openai:gpt-5   # a real LLM (set its API key first)
+
+The agent talks to gloo-mcp the way any host does: it launches ``gloo-mcp`` over stdio
+and sees the three tools and the server's instructions. With GLOO_* credentials in the
+environment gloo-mcp asks Gloo AI; without them it asks the local Gloo simulator, and
+every answer says so. Offline, a small scripted model stands in for the LLM so the run
+is deterministic: it asks, follows up on Gloo's first suggestion, and cites sources.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from fastmcp.client.transports import StdioTransport
+from pydantic_ai import Agent
+from pydantic_ai.mcp import MCPToolset
+from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, TextPart, ToolCallPart, ToolReturnPart
+from pydantic_ai.models.function import AgentInfo, FunctionModel
+
+QUESTION = "How can I build a habit of gratitude with my family?"
+FOLLOW_UP = "Follow up on that: ask Gloo the first question it suggested."
+GLOO_VARIABLES = ("GLOO_API_KEY", "GLOO_CLIENT_ID", "GLOO_CLIENT_SECRET", "GLOO_BASE_URL", "GLOO_TIMEOUT")
+
+
+@dataclass
+class Reply:
+    """What the scripted model reads in a gloo-mcp tool result: the Markdown any LLM would read."""
+
+    text: str
+
+    @property
+    def chat_id(self) -> str:
+        found = re.search(r"chat_id: `([^`]+)`", self.text)
+        assert found, "every gloo-mcp reply names its chat_id"
+        return found.group(1)
+
+    @property
+    def suggestions(self) -> list[str]:
+        _, _, tail = self.text.partition("**Suggested follow-ups")
+        return [line[2:] for line in tail.splitlines() if line.startswith("- ")]
+
+    @property
+    def sources(self) -> list[tuple[str, str]]:
+        return re.findall(r"^\d+\. \[(.+?)\]\((.+?)\)", self.text, flags=re.MULTILINE)
+
+    @property
+    def answer(self) -> str:
+        return self.text.split("\n\n**", 1)[0]
+
+
+def _replies(messages: list[ModelMessage]) -> list[Reply]:
+    """Every reply gloo-mcp has given in this conversation, oldest first.
+
+    pydantic-ai hands the model the content blocks (gloo-mcp's Markdown and a resource
+    link) rather than structuredContent whenever a result has a non-text block.
+    """
+    return [
+        Reply(next(block for block in part.content if isinstance(block, str)))
+        for message in messages
+        if isinstance(message, ModelRequest)
+        for part in message.parts
+        if isinstance(part, ToolReturnPart) and isinstance(part.content, list)
+    ]
+
+
+def scripted_model(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+    """What a good LLM does with gloo-mcp, as a deterministic script.
+
+    New question and no conversation yet: send_message. A follow-up: continue_chat with
+    the kept chat_id and Gloo's first suggestion. After a tool result: answer from it,
+    citing its sources by number.
+    """
+    latest = messages[-1]
+    assert isinstance(latest, ModelRequest)
+    replies = _replies(messages)
+    if isinstance(latest.parts[-1], ToolReturnPart):
+        reply = replies[-1]
+        sources = "\n".join(f"  [{i}] {title} <{url}>" for i, (title, url) in enumerate(reply.sources, 1))
+        return ModelResponse(
+            parts=[TextPart(f"{reply.answer[:240]}…\nSources:\n{sources}\n(Gloo chat {reply.chat_id})")]
+        )
+    prompt = str(latest.parts[-1].content)  # type: ignore[union-attr]
+    if not replies:
+        return ModelResponse(parts=[ToolCallPart("send_message", {"query": prompt})])
+    last = replies[-1]
+    query = last.suggestions[0] if last.suggestions else prompt
+    return ModelResponse(parts=[ToolCallPart("continue_chat", {"chat_id": last.chat_id, "query": query})])
+
+
+@contextmanager
+def gloo_environment() -> Iterator[dict[str, str]]:
+    """The variables gloo-mcp needs: yours if set, else a local simulator's."""
+    env = {name: os.environ[name] for name in GLOO_VARIABLES if os.environ.get(name)}
+    if "GLOO_API_KEY" in env or "GLOO_CLIENT_ID" in env:
+        yield env
+        return
+    from gloo_mcp.simulator import SimulatorState, running_simulator
+
+    sim = SimulatorState()
+    with running_simulator(sim) as url:
+        print(f"(no Gloo credentials set: using the local Gloo simulator at {url}, not Gloo AI)\n")
+        yield {"GLOO_API_KEY": sim.api_key, "GLOO_BASE_URL": url}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--model", help="a pydantic-ai model name, e.g. openai:gpt-5 (default: the scripted model)")
+    args = parser.parse_args(argv)
+
+    with gloo_environment() as env:
+        gloo = MCPToolset(
+            StdioTransport(command=sys.executable, args=["-m", "gloo_mcp"], env=env),
+            include_instructions=True,  # gloo-mcp's instructions teach the model to keep chat_id
+        )
+        model = args.model or FunctionModel(scripted_model)
+        agent = Agent(model, toolsets=[gloo], instructions="Answer with Gloo AI's help and cite its sources.")
+        history: list[ModelMessage] = []
+        for turn, prompt in enumerate([QUESTION, FOLLOW_UP], start=1):
+            result = agent.run_sync(prompt, message_history=history)
+            history = result.all_messages()
+            calls = [p.tool_name for m in result.new_messages() if isinstance(m, ModelResponse) for p in m.tool_calls]
+            print(f"── turn {turn} ─ you: {prompt}\n   agent used: {', '.join(calls) or 'no tool'}\n{result.output}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

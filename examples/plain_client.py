@@ -1,0 +1,67 @@
+"""A plain MCP client script: ask Gloo through gloo-mcp, follow up, read the conversation back.
+
+    python examples/plain_client.py "What helps people recover hope?"
+
+No agent framework: the official MCP SDK's ``Client`` launches gloo-mcp over stdio and
+uses the structured results directly (``structuredContent``), the way a program would.
+With GLOO_* credentials in the environment it asks Gloo AI; otherwise the local Gloo
+simulator, and every answer says so.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import anyio
+from mcp import Client, StdioServerParameters
+
+GLOO_VARIABLES = ("GLOO_API_KEY", "GLOO_CLIENT_ID", "GLOO_CLIENT_SECRET", "GLOO_BASE_URL", "GLOO_TIMEOUT")
+
+
+async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+    print(f"   … {message}", file=sys.stderr)
+
+
+async def call(client: Client, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    result = await client.call_tool(tool, arguments, progress_callback=on_progress)
+    if result.is_error:  # one actionable sentence, e.g. which variable to set
+        raise SystemExit(f"{tool} failed: {result.content[0].text}")  # type: ignore[union-attr]
+    structured: dict[str, Any] | None = result.structured_content
+    assert structured is not None
+    return structured
+
+
+async def converse(question: str, env: dict[str, str]) -> None:
+    server = StdioServerParameters(command=sys.executable, args=["-m", "gloo_mcp"], env=env)
+    async with Client(server) as client:
+        reply = await call(client, "send_message", {"query": question, "sources_limit": 3})
+        print(f"Q: {question}\nA: {reply['answer']}")
+        for number, source in enumerate(reply["sources"], start=1):
+            print(f"   [{number}] {source['title']} — {source['url']}")
+
+        follow_up = reply["suggestions"][0]
+        more = await call(client, "continue_chat", {"chat_id": reply["chat_id"], "query": follow_up})
+        print(f"\nQ: {follow_up}\nA: {more['answer']}")
+
+        history = await call(client, "get_chat_history", {"chat_id": reply["chat_id"]})
+        print(f"\nchat {history['chat_id']}: {len(history['messages'])} messages")
+
+
+def main() -> None:
+    question = " ".join(sys.argv[1:]) or "What helps people recover hope after a loss?"
+    env = {name: os.environ[name] for name in GLOO_VARIABLES if os.environ.get(name)}
+    if "GLOO_API_KEY" in env or "GLOO_CLIENT_ID" in env:
+        anyio.run(converse, question, env)
+        return
+    from gloo_mcp.simulator import SimulatorState, running_simulator
+
+    sim = SimulatorState()
+    with running_simulator(sim) as url:
+        print(f"(no Gloo credentials set: using the local Gloo simulator at {url}, not Gloo AI)\n")
+        anyio.run(converse, question, {"GLOO_API_KEY": sim.api_key, "GLOO_BASE_URL": url})
+
+
+if __name__ == "__main__":
+    main()
