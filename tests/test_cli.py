@@ -60,7 +60,8 @@ def test_check_passes_against_the_simulator_without_creating_a_chat(tmp_path: Pa
         )
         done = run("check", cwd=tmp_path, env={"GLOO_BASE_URL": url, **creds})
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.count("ok  ") == 2
+    findings = [line.split(":", 1)[0] for line in done.stdout.splitlines()]
+    assert findings == ["ok    configuration", "ok    reachability", "ok    credentials"]
     assert state.chats == {}
 
 
@@ -69,8 +70,16 @@ def test_check_fails_clearly_on_wrong_credentials(tmp_path: Path) -> None:
     with running_simulator(state) as url:
         done = run("check", cwd=tmp_path, env={"GLOO_BASE_URL": url, "GLOO_CLIENT_ID": "x", "GLOO_CLIENT_SECRET": "y"})
     assert done.returncode == 1
-    assert "FAIL  credentials and reachability: Gloo's token endpoint refused the client credentials" in done.stdout
+    assert "ok    reachability: " in done.stdout
+    assert "FAIL  credentials: Gloo's token endpoint refused the client credentials" in done.stdout
     assert "y" not in done.stdout.split("refused", 1)[1].split("(HTTP")[0]
+
+
+def test_check_fails_clearly_when_gloo_cannot_be_reached(tmp_path: Path) -> None:
+    done = run("check", cwd=tmp_path, env={"GLOO_BASE_URL": "http://127.0.0.1:9", "GLOO_API_KEY": "k"})
+    assert done.returncode == 1
+    assert done.stdout.splitlines()[-1].startswith("FAIL  reachability: Could not reach Gloo at http://127.0.0.1:9")
+    assert "credentials" not in done.stdout.splitlines()[-1]
 
 
 def test_check_without_credentials_names_the_variables(tmp_path: Path) -> None:

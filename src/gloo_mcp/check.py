@@ -15,16 +15,23 @@ def _line(ok: bool, text: str) -> None:
     print(f"{'ok  ' if ok else 'FAIL'}  {text}", flush=True)
 
 
-async def _verify(settings: Settings) -> str:
+async def _probe(settings: Settings) -> bool:
+    """Reachability, then credentials: one line each; stops at the first failure."""
     client = GlooClient.open(settings)
     try:
-        return await client.verify_credentials()
+        for finding, step in (("reachability", client.reach), ("credentials", client.verify_credentials)):
+            try:
+                _line(True, f"{finding}: {await step()}")
+            except GlooError as error:
+                _line(False, f"{finding}: {error}")
+                return False
+        return True
     finally:
         await client.aclose()
 
 
 def run_check() -> int:
-    """Returns 0 when the configuration is usable and Gloo accepted the credentials."""
+    """Returns 0 when the configuration is usable, Gloo answers, and it accepted the credentials."""
     try:
         settings = load_settings()
     except ConfigurationError as error:
@@ -36,12 +43,4 @@ def run_check() -> int:
     except ConfigurationError as error:
         _line(False, f"credentials: {error}")
         return 1
-    try:
-        how = anyio.run(_verify, settings)
-    except GlooError as error:
-        _line(False, f"credentials and reachability: {error}")
-        return 1
-    except Exception:  # report, never a traceback
-        return 1
-    _line(True, f"credentials and reachability: {how}")
-    return 0
+    return 0 if anyio.run(_probe, settings) else 1

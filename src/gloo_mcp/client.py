@@ -161,6 +161,20 @@ class GlooClient:
         data = await self._call("GET", CHAT_PATH, params={"chat_id": chat_id}, chat_id=chat_id)
         return _parse(WireChat, data, what="chat history").to_history()
 
+    async def reach(self) -> str:
+        """Prove Gloo's origin answers HTTP (DNS, TCP, TLS, proxy), without credentials.
+
+        Any status counts: the point is that a server answered. Transport failures raise
+        the same UpstreamUnavailableError a tool call would show.
+        """
+        started = anyio.current_time()
+        try:
+            response = await self._http.get("/", headers={"Accept": "*/*"})
+        except httpx2.TransportError as exc:
+            raise self._unreachable(exc) from None
+        elapsed_ms = (anyio.current_time() - started) * 1000
+        return f"{self.settings.base_url} answered (HTTP {response.status_code} in {elapsed_ms:.0f} ms)"
+
     async def verify_credentials(self) -> str:
         """Prove the credentials work on the chat API without creating anything.
 
