@@ -9,16 +9,15 @@ docs/reliability.md reports; ``tests/test_load.py`` (marker ``load``) asserts th
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import anyio
 from mcp import Client, StdioServerParameters
 
+from bench.process import child_pid, rss_mib
 from gloo_mcp.simulator import SimulatorState, running_simulator
 
 
@@ -37,30 +36,6 @@ class LoadFigures:
     @property
     def rss_growth_mib(self) -> float:
         return self.rss_after_run_mib - self.rss_after_warmup_mib
-
-
-def _server_pid() -> int:
-    """The gloo-mcp child of this process (the stdio client does not expose it)."""
-    me = os.getpid()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == me and b"gloo_mcp" in cmdline:
-            return int(entry.name)
-    raise RuntimeError("gloo-mcp server process not found")
-
-
-def _rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
 
 
 async def _run(url: str, sim: SimulatorState, concurrent: int, sequential: int, warmup: int) -> LoadFigures:
@@ -85,10 +60,10 @@ async def _run(url: str, sim: SimulatorState, concurrent: int, sequential: int, 
         first = await client.call_tool("send_message", {"query": "Sequential conversation"})
         assert first.structured_content is not None
         chat_id = first.structured_content["chat_id"]
-        pid = _server_pid()
+        pid = child_pid(b"gloo_mcp")
         for _ in range(warmup):
             await client.call_tool("get_chat_history", {"chat_id": chat_id})
-        rss_warm = _rss_mib(pid)
+        rss_warm = rss_mib(pid)
         latencies: list[float] = []
         with anyio.fail_after(600):
             for _ in range(sequential):
@@ -96,7 +71,7 @@ async def _run(url: str, sim: SimulatorState, concurrent: int, sequential: int, 
                 result = await client.call_tool("get_chat_history", {"chat_id": chat_id})
                 latencies.append(time.perf_counter() - t0)
                 errors += int(bool(result.is_error))
-        rss_end = _rss_mib(pid)
+        rss_end = rss_mib(pid)
     return LoadFigures(
         concurrent_calls=concurrent,
         concurrent_errors=concurrent_errors,

@@ -12,7 +12,6 @@ import contextlib
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Self, TypeVar
 
 import anyio
@@ -30,7 +29,7 @@ from gloo_mcp.errors import (
     UpstreamUnavailableError,
     error_from_status,
 )
-from gloo_mcp.models import ChatHistory, ChatReply, WireChat, WireMessageReply
+from gloo_mcp.models import ChatHistory, ChatReply, MessageOptions, WireChat, WireMessageReply
 from gloo_mcp.retry import RetryPolicy, server_named_wait
 
 __all__ = ["GlooClient", "MessageOptions", "build_http_client"]
@@ -41,18 +40,11 @@ MESSAGE_PATH = "/ai/v1/message"
 CHAT_PATH = "/ai/v1/chat"
 MAX_BODY_BYTES = 8 * 1024 * 1024
 CONNECT_TIMEOUT = 10.0
+POOL_SIZE = 64
+"""Upstream connections, all kept alive: a burst of up to 64 concurrent calls waits on no
+connection, and later bursts reuse them instead of opening new ones."""
 _PROBE_CHAT_ID = "c00000000-0000-0000-0000-gloo-mcp-check"
 _USER_AGENT = "gloo-mcp/0.1"
-
-
-@dataclass(frozen=True)
-class MessageOptions:
-    """Per-call knobs of ``POST /ai/v1/message``; unset ones come from the settings."""
-
-    character_limit: int | None = None
-    sources_limit: int | None = None
-    publishers: tuple[str, ...] | None = None
-    enable_suggestions: bool | None = None
 
 
 def build_http_client(settings: Settings, transport: httpx2.AsyncBaseTransport | None = None) -> httpx2.AsyncClient:
@@ -60,7 +52,7 @@ def build_http_client(settings: Settings, transport: httpx2.AsyncBaseTransport |
     return httpx2.AsyncClient(
         base_url=settings.base_url,
         timeout=httpx2.Timeout(settings.timeout, connect=min(CONNECT_TIMEOUT, settings.timeout)),
-        limits=httpx2.Limits(max_connections=20, max_keepalive_connections=10),
+        limits=httpx2.Limits(max_connections=POOL_SIZE, max_keepalive_connections=POOL_SIZE),
         headers={"User-Agent": _USER_AGENT, "Accept": "application/json"},
         transport=transport,
         trust_env=True,

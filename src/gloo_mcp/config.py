@@ -147,11 +147,11 @@ def load_settings(environ: Mapping[str, str] | None = None, *, env_file: Path | 
     Real environment variables win over the ``.env`` file, as users of dotenv expect.
     Raises :class:`ConfigurationError` naming the offending variable.
     """
-    from dotenv import dotenv_values  # local: only the CLI path needs it
-
     file_values: dict[str, str] = {}
     path = env_file if env_file is not None else Path.cwd() / ".env"
     if path.is_file():
+        from dotenv import dotenv_values  # local: loaded only when there is a file to read
+
         file_values = {k: v for k, v in dotenv_values(path).items() if v is not None}
     merged = {**file_values, **(os.environ if environ is None else environ)}
     data = _from_strings(merged)

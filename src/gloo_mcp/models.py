@@ -6,6 +6,7 @@ naive ISO timestamps, extra fields — and turn it into the tool models that age
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -15,11 +16,23 @@ __all__ = [
     "ChatHistory",
     "ChatMessage",
     "ChatReply",
+    "MessageOptions",
     "Source",
     "TokenResponse",
     "WireChat",
     "WireMessageReply",
 ]
+
+
+@dataclass(frozen=True)
+class MessageOptions:
+    """Per-call knobs of ``POST /ai/v1/message``; unset ones come from the settings."""
+
+    character_limit: int | None = None
+    sources_limit: int | None = None
+    publishers: tuple[str, ...] | None = None
+    enable_suggestions: bool | None = None
+
 
 # Gloo has never documented a source item; these are the names seen across its APIs.
 _SOURCE_ALIASES: dict[str, tuple[str, ...]] = {

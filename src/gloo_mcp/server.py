@@ -13,7 +13,6 @@ import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import anyio
@@ -25,15 +24,16 @@ from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, CallToolResult, ResourceLi
 from pydantic import BaseModel, Field, StringConstraints
 
 from gloo_mcp import __version__
-from gloo_mcp.client import GlooClient, MessageOptions
 from gloo_mcp.config import CHARACTER_LIMIT_RANGE, SOURCES_LIMIT_RANGE, Settings
 from gloo_mcp.errors import ChatNotFoundError, GlooError, InvalidRequestError
-from gloo_mcp.models import ChatHistory, ChatReply
+from gloo_mcp.models import ChatHistory, ChatReply, MessageOptions
 from gloo_mcp.render import history_markdown, reply_markdown
 from gloo_mcp.retry import RetryPolicy
 
-if TYPE_CHECKING:
-    import httpx2  # only client and auth use httpx2 at run time
+if TYPE_CHECKING:  # the HTTP stack loads on the first call, not at start-up (hosts spawn servers often)
+    import httpx2
+
+    from gloo_mcp.client import GlooClient
 
 __all__ = ["DEFAULT_HEARTBEAT_INTERVAL", "INSTRUCTIONS", "build_server"]
 
@@ -99,18 +99,41 @@ _SEND = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent
 _READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
 
 
-@dataclass
 class AppState:
-    """What the lifespan gives every tool call: the client, or why there is none."""
+    """What the lifespan gives every tool call: the one GlooClient, or why there is none.
 
-    client: GlooClient
-    startup_error: GlooError | None = None
+    The client (and with it httpx2 and the TLS trust store, ~60 ms) is created on the
+    first call, so a server that a host starts only to list its tools starts at the
+    speed of a bare MCP server.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+        startup_error: GlooError | None = None,
+    ) -> None:
+        self._settings = settings
+        self._transport = transport
+        self._retry = retry
+        self.startup_error = startup_error
+        self._client: GlooClient | None = None
 
     def ready_client(self) -> GlooClient:
         """The client, or the configuration error that every call must report instead."""
         if self.startup_error is not None:
             raise self.startup_error
-        return self.client
+        if self._client is None:  # no await between the check and the assignment: one client, ever
+            from gloo_mcp.client import GlooClient
+
+            self._client = GlooClient.open(self._settings, self._transport, retry=self._retry)
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
 
 
 def _state(ctx: Context) -> AppState:
@@ -224,11 +247,11 @@ def build_server(
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
-        client = GlooClient.open(settings, transport, retry=retry)
+        state = AppState(settings, transport=transport, retry=retry, startup_error=startup_error)
         try:
-            yield AppState(client=client, startup_error=startup_error)
+            yield state
         finally:
-            await client.aclose()
+            await state.aclose()
 
     server: MCPServer[AppState] = MCPServer(
         "gloo-mcp",

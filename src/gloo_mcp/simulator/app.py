@@ -81,8 +81,10 @@ def _endpoint(name: Endpoint, handler: Handler, state: SimulatorState) -> Callab
 
     async def route(request: Request) -> Response:
         state.requests[name] += 1
+        if request.client is not None:
+            state.connections.add((request.client.host, request.client.port))
         fault = state.next_fault(name)
-        delay = state.latency + (fault.delay if fault else 0.0)
+        delay = (state.latency if name != "token" else 0.0) + (fault.delay if fault else 0.0)
         if delay:
             try:
                 await anyio.sleep(delay)

@@ -93,11 +93,14 @@ class SimulatorState:
     api_key: str = "sim-api-key"
     token_lifetime: float = 3600.0
     latency: float = 0.0
+    """Seconds Gloo "thinks" before each answer (message and chat reads; the token endpoint stays fast)."""
     clock: Callable[[], float] = time.time
     tokens: dict[str, float] = field(default_factory=dict)
     chats: dict[str, SimChat] = field(default_factory=dict)
     requests: Counter[Endpoint] = field(default_factory=Counter)
     aborted: Counter[Endpoint] = field(default_factory=Counter)
+    connections: set[tuple[str, int]] = field(default_factory=set)
+    """Client (address, port) pairs seen: one per TCP connection callers opened (over real sockets)."""
     faults: dict[Endpoint, deque[Fault]] = field(default_factory=dict)
     _counter: int = 0
 

@@ -1,0 +1,67 @@
+"""Cold start: spawn to the ``tools/list`` answer over stdio, as a host experiences it.
+
+Raw pipes and a handshake-era session (what desktop hosts speak): write ``initialize``,
+wait for its answer, send ``notifications/initialized`` and ``tools/list``, stop the
+clock at the ``tools/list`` answer. gloo-mcp and the floor run interleaved, so drift
+on a noisy machine hits both alike.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from typing import IO
+
+__all__ = ["FLOOR_COMMAND", "GLOO_COMMAND", "time_to_tools_list"]
+
+GLOO_COMMAND = (sys.executable, "-m", "gloo_mcp")
+FLOOR_COMMAND = (sys.executable, "-m", "bench.floor_server")
+
+_INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "gloo-mcp-bench", "version": "0"},
+    },
+}
+_INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+_TOOLS_LIST = {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}
+
+
+def _send(pipe: IO[bytes], message: Mapping[str, object]) -> None:
+    pipe.write(json.dumps(message).encode() + b"\n")
+    pipe.flush()
+
+
+def _await_answer(pipe: IO[bytes], request_id: int) -> dict[str, object]:
+    while line := pipe.readline():
+        message: dict[str, object] = json.loads(line)
+        if message.get("id") == request_id:
+            return message
+    raise RuntimeError("the server closed stdout before answering")
+
+
+def time_to_tools_list(command: Sequence[str], env: Mapping[str, str]) -> float:
+    """Seconds from spawning ``command`` to reading its ``tools/list`` answer."""
+    started = time.perf_counter()
+    with subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=dict(env)
+    ) as server:
+        assert server.stdin is not None and server.stdout is not None
+        _send(server.stdin, _INITIALIZE)
+        _await_answer(server.stdout, 1)
+        _send(server.stdin, _INITIALIZED)
+        _send(server.stdin, _TOOLS_LIST)
+        answer = _await_answer(server.stdout, 2)
+        elapsed = time.perf_counter() - started
+        server.stdin.close()
+        server.wait(timeout=10)
+    if "result" not in answer:
+        raise RuntimeError(f"tools/list failed: {answer}")
+    return elapsed
