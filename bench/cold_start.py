@@ -9,16 +9,16 @@ on a noisy machine hits both alike.
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
-import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import IO
 
-__all__ = ["FLOOR_COMMAND", "GLOO_COMMAND", "time_to_tools_list"]
+from bench.process import FLOOR_COMMAND, GLOO_COMMAND, server_env
 
-GLOO_COMMAND = (sys.executable, "-m", "gloo_mcp")
-FLOOR_COMMAND = (sys.executable, "-m", "bench.floor_server")
+__all__ = ["ColdStart", "measure_cold_start", "time_to_tools_list"]
 
 _INITIALIZE = {
     "jsonrpc": "2.0",
@@ -65,3 +65,31 @@ def time_to_tools_list(command: Sequence[str], env: Mapping[str, str]) -> float:
     if "result" not in answer:
         raise RuntimeError(f"tools/list failed: {answer}")
     return elapsed
+
+
+@dataclass(frozen=True)
+class ColdStart:
+    gloo_s: list[float]
+    floor_s: list[float]
+
+    @property
+    def gloo_median_s(self) -> float:
+        return statistics.median(self.gloo_s)
+
+    @property
+    def floor_median_s(self) -> float:
+        return statistics.median(self.floor_s)
+
+    @property
+    def ratio(self) -> float:
+        return self.gloo_median_s / self.floor_median_s
+
+
+def measure_cold_start(runs: int) -> ColdStart:
+    """``runs`` spawns of each, alternating gloo-mcp and the floor. gloo-mcp has credentials set, as in a host."""
+    env = server_env({"GLOO_API_KEY": "bench-key", "GLOO_BASE_URL": "http://127.0.0.1:9"})
+    gloo, floor = [], []
+    for _ in range(runs):
+        gloo.append(time_to_tools_list(GLOO_COMMAND, env))
+        floor.append(time_to_tools_list(FLOOR_COMMAND, server_env()))
+    return ColdStart(gloo, floor)

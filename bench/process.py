@@ -1,11 +1,29 @@
-"""What the benchmarks read about the server process: its pid and resident memory (Linux /proc)."""
+"""The processes the benchmarks start and what they read about them (Linux /proc)."""
 
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["child_pid", "rss_mib"]
+__all__ = ["FLOOR_COMMAND", "GLOO_COMMAND", "child_pid", "rss_mib", "server_env"]
+
+REPO = Path(__file__).resolve().parent.parent
+GLOO_COMMAND = (sys.executable, "-m", "gloo_mcp")
+FLOOR_COMMAND = (sys.executable, "-m", "bench.floor_server")
+SERVER_SRC_VARIABLE = "GLOO_MCP_BENCH_SERVER_SRC"
+
+
+def server_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a benchmarked server: no inherited GLOO_* settings.
+
+    ``GLOO_MCP_BENCH_SERVER_SRC`` (``--server-src``) puts another checkout's ``src`` first
+    on the path, so the same benchmark measures an earlier version for before/after.
+    """
+    paths = [os.environ[SERVER_SRC_VARIABLE]] if os.environ.get(SERVER_SRC_VARIABLE) else []
+    paths.append(str(REPO))
+    return {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": os.pathsep.join(paths), **(extra or {})}
 
 
 def child_pid(marker: bytes) -> int:

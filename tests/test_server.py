@@ -7,10 +7,10 @@ from mcp_types import TextContent
 
 from gloo_mcp.config import Settings
 from gloo_mcp.errors import ConfigurationError
-from gloo_mcp.server import build_server
+from gloo_mcp.server import AppState, build_server
 from gloo_mcp.simulator import SimulatorState
 from gloo_mcp.simulator.content import SIMULATOR_NOTICE
-from tests.conftest import mcp_session
+from tests.conftest import mcp_session, sim_settings, sim_transport
 
 ERAS = pytest.mark.parametrize("mode", ["auto", "legacy"])
 
@@ -207,3 +207,17 @@ async def test_wrong_api_key_is_an_error_naming_the_variables(sim: SimulatorStat
         result = await client.call_tool("send_message", {"query": "hi"})
     assert result.is_error
     assert "HTTP 401" in text_of(result) and "GLOO_API_KEY" in text_of(result)
+
+
+async def test_the_http_client_is_built_in_the_background_once_start_up_is_over(sim: SimulatorState) -> None:
+    state = AppState(sim_settings(sim), transport=sim_transport(sim))
+    assert state._client is None  # start-up does not pay for the HTTP stack
+    await state.warm_up(0)
+    assert state._client is not None and state.ready_client() is state._client
+    await state.aclose()
+
+
+async def test_warming_up_with_a_configuration_error_is_silent() -> None:
+    state = AppState(Settings(), startup_error=ConfigurationError("GLOO_TIMEOUT is invalid."))
+    await state.warm_up(0)
+    assert state._client is None

@@ -135,7 +135,9 @@ def _serve(args: argparse.Namespace) -> None:
         log.warning("no Gloo credentials configured; tool calls will say which variables to set")
     server = build_server(settings, startup_error=startup_error)
     if args.transport == "stdio":
-        server.run("stdio")
+        from gloo_mcp.stdio import serve_stdio
+
+        serve_stdio(server)
         return
 
     from gloo_mcp.http_app import MCP_PATH, HttpOptions, build_http_app

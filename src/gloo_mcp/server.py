@@ -95,6 +95,9 @@ DEFAULT_HEARTBEAT_INTERVAL = 5.0
 """Seconds between progress notifications while Gloo is answering: well inside the
 silence after which hosts give up on a call."""
 
+WARM_UP_DELAY = 0.5
+"""Seconds after start-up before the HTTP client is built in the background."""
+
 _SEND = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True)
 _READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
 
@@ -102,9 +105,10 @@ _READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_
 class AppState:
     """What the lifespan gives every tool call: the one GlooClient, or why there is none.
 
-    The client (and with it httpx2 and the TLS trust store, ~60 ms) is created on the
-    first call, so a server that a host starts only to list its tools starts at the
-    speed of a bare MCP server.
+    The client (and with it httpx2's transport and the TLS trust store, ~60 ms) is not
+    built at start-up, so a host gets its tools list as fast as from a bare MCP server.
+    :meth:`warm_up` builds it once the start-up exchange is over; a call that comes
+    first builds it itself.
     """
 
     def __init__(
@@ -130,6 +134,12 @@ class AppState:
 
             self._client = GlooClient.open(self._settings, self._transport, retry=self._retry)
         return self._client
+
+    async def warm_up(self, delay: float) -> None:
+        """After ``delay`` s (hosts list tools right after spawning), build the client while idle."""
+        await anyio.sleep(delay)
+        if self.startup_error is None:
+            self.ready_client()
 
     async def aclose(self) -> None:
         if self._client is not None:
@@ -249,7 +259,10 @@ def build_server(
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
         state = AppState(settings, transport=transport, retry=retry, startup_error=startup_error)
         try:
-            yield state
+            async with anyio.create_task_group() as background:
+                background.start_soon(state.warm_up, WARM_UP_DELAY)
+                yield state
+                background.cancel_scope.cancel()
         finally:
             await state.aclose()
 

@@ -1,0 +1,159 @@
+"""gloo-mcp against its floor and its alternatives, in one run.
+
+    python -m bench                 # the full run (about a minute); figures for docs/performance.md
+    python -m bench --quick         # a smoke run with small counts (the test suite runs it)
+    python -m bench --json out.json --server-src ../old-checkout/src   # another version, same benchmark
+
+Cold start (spawn to tools/list) against a bare MCPServer; per-call overhead against
+the same upstream request made directly with httpx2; concurrency against the seed
+tutorial's synchronous loop; resident memory over many calls. Everything runs on
+127.0.0.1 against the simulator. Timings are medians of one run on whatever machine
+runs it: compare ratios, not absolute numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+from dataclasses import asdict, dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from bench.calls import Concurrency, Memory, Overhead, measure_concurrency, measure_memory, measure_overhead
+from bench.cold_start import ColdStart, measure_cold_start
+from bench.process import SERVER_SRC_VARIABLE
+from gloo_mcp.client import POOL_SIZE
+from gloo_mcp.simulator import SimulatorState, running_simulator
+
+
+@dataclass(frozen=True)
+class Sizes:
+    cold_start_runs: int
+    overhead_calls: int
+    concurrent_calls: int
+    latency_s: float
+    memory_calls: int
+
+
+FULL = Sizes(cold_start_runs=15, overhead_calls=300, concurrent_calls=50, latency_s=0.2, memory_calls=1000)
+QUICK = Sizes(cold_start_runs=2, overhead_calls=20, concurrent_calls=10, latency_s=0.05, memory_calls=60)
+
+
+@dataclass(frozen=True)
+class Report:
+    machine: dict[str, Any]
+    sizes: Sizes
+    cold_start: ColdStart
+    overhead: Overhead
+    concurrency: Concurrency
+    memory: Memory
+
+
+def _machine() -> dict[str, Any]:
+    return {
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "mcp": version("mcp"),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "command": " ".join(["python -m bench", *sys.argv[1:]]),
+    }
+
+
+def run(sizes: Sizes) -> Report:
+    machine = _machine()
+    cold = measure_cold_start(sizes.cold_start_runs)
+    sim = SimulatorState()
+    with running_simulator(sim) as url:
+        overhead = anyio.run(measure_overhead, url, sim, sizes.overhead_calls)
+        concurrency = anyio.run(measure_concurrency, url, sim, sizes.concurrent_calls, sizes.latency_s)
+        memory = anyio.run(measure_memory, url, sim, sizes.memory_calls)
+    return Report(machine, sizes, cold, overhead, concurrency, memory)
+
+
+def _mark(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def render(report: Report) -> str:
+    c, o, k, m = report.cold_start, report.overhead, report.concurrency, report.memory
+    rows = [
+        ("cold start, gloo-mcp (median)", f"{c.gloo_median_s * 1000:.0f} ms", "", ""),
+        ("cold start, bare MCPServer (median)", f"{c.floor_median_s * 1000:.0f} ms", "", ""),
+        ("cold start ratio", f"{c.ratio:.3f}", "<= 1.10", _mark(c.ratio <= 1.10)),
+        (
+            "send_message via MCP (median, IQR)",
+            f"{o.mcp_median_ms:.2f} ms ({o.mcp_iqr_ms[0]:.2f}-{o.mcp_iqr_ms[1]:.2f})",
+            "",
+            "",
+        ),
+        (
+            "same request direct with httpx2",
+            f"{o.direct_median_ms:.2f} ms ({o.direct_iqr_ms[0]:.2f}-{o.direct_iqr_ms[1]:.2f})",
+            "",
+            "",
+        ),
+        ("per-call overhead", f"{o.overhead_ms:.2f} ms", "<= 2 ms", _mark(o.overhead_ms <= 2.0)),
+        ("  trivial tool on bare MCPServer", f"{o.floor_median_ms:.2f} ms", "", ""),
+        ("  send_message via the SDK's Python client", f"{o.sdk_client_mcp_median_ms:.2f} ms", "", ""),
+        (f"{k.calls} concurrent, {k.latency_s:g} s upstream: one call", f"{k.one_call_s * 1000:.0f} ms", "", ""),
+        (
+            "  first burst (fresh server)",
+            f"{k.concurrent_wall_s * 1000:.0f} ms = {k.ratio_to_one_call:.2f} x one call",
+            "",
+            "",
+        ),
+        (
+            "  warm bursts (median)",
+            f"{k.warm_wall_s * 1000:.0f} ms = {k.warm_ratio_to_one_call:.2f} x one call",
+            "<= 1.3 x",
+            _mark(k.warm_ratio_to_one_call <= 1.3),
+        ),
+        ("  seed tutorial (sync, sequential)", f"{k.tutorial_wall_s:.2f} s; speed-up {k.speed_up:.0f} x", "", ""),
+        ("  token fetches (first burst)", f"{k.token_fetches}", "exactly 1", _mark(k.token_fetches == 1)),
+        (
+            "  upstream connections opened",
+            f"{k.connections_opened} for {k.calls * (1 + len(k.warm_bursts_s))} calls",
+            f"<= pool ({POOL_SIZE})",
+            _mark(k.connections_opened <= POOL_SIZE),
+        ),
+        ("  errors", f"{k.errors + m.errors}", "0", _mark(k.errors + m.errors == 0)),
+        ("server RSS after warm-up", f"{m.rss_after_warmup_mib:.1f} MiB", "", ""),
+        (f"server RSS after {m.calls} more calls", f"{m.rss_after_calls_mib:.1f} MiB", "", ""),
+        ("memory growth", f"{m.growth_mib:+.2f} MiB", "< 5 MiB", _mark(m.growth_mib < 5)),
+    ]
+    width = max(len(r[0]) for r in rows)
+    value_width = max(len(r[1]) for r in rows)
+    lines = [
+        f"{name:<{width}}  {value:<{value_width}}  {target:<13} {mark}".rstrip() for name, value, target, mark in rows
+    ]
+    machine = report.machine
+    head = (
+        f"{machine['platform']}, {machine['cpus']} CPUs, Python {machine['python']}, mcp {machine['mcp']}, "
+        f"load average {machine['load_average']}"
+    )
+    return "\n".join([head, *lines])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small counts: a smoke run, not figures")
+    parser.add_argument("--json", type=Path, help="also write every sample and figure to this file")
+    parser.add_argument("--server-src", type=Path, help="benchmark the gloo_mcp package under this src directory")
+    args = parser.parse_args()
+    if args.server_src:
+        os.environ[SERVER_SRC_VARIABLE] = str(args.server_src.resolve())
+    report = run(QUICK if args.quick else FULL)
+    print(render(report))
+    if args.json:
+        args.json.write_text(json.dumps(asdict(report), indent=2))
+
+
+if __name__ == "__main__":
+    main()
