@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import sys
 from dataclasses import asdict, dataclass
 from importlib.metadata import version
@@ -41,7 +42,7 @@ class Sizes:
     memory_calls: int
 
 
-FULL = Sizes(cold_start_runs=15, overhead_calls=300, concurrent_calls=50, latency_s=0.2, memory_calls=1000)
+FULL = Sizes(cold_start_runs=21, overhead_calls=300, concurrent_calls=50, latency_s=0.2, memory_calls=1000)
 QUICK = Sizes(cold_start_runs=2, overhead_calls=20, concurrent_calls=10, latency_s=0.05, memory_calls=60)
 
 
@@ -77,6 +78,11 @@ def run(sizes: Sizes) -> Report:
     return Report(machine, sizes, cold, overhead, concurrency, memory)
 
 
+def _iqr(samples: list[float]) -> str:
+    q1, _, q3 = statistics.quantiles(samples, n=4) if len(samples) > 1 else (samples[0],) * 3
+    return f"{q1 * 1000:.0f}-{q3 * 1000:.0f} ms"
+
+
 def _mark(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
@@ -86,7 +92,13 @@ def render(report: Report) -> str:
     rows = [
         ("cold start, gloo-mcp (median)", f"{c.gloo_median_s * 1000:.0f} ms", "", ""),
         ("cold start, bare MCPServer (median)", f"{c.floor_median_s * 1000:.0f} ms", "", ""),
-        ("cold start ratio", f"{c.ratio:.3f}", "<= 1.10", _mark(c.ratio <= 1.10)),
+        (
+            "cold start ratio (wall)",
+            f"{c.ratio:.3f} (IQR of runs: {_iqr(c.gloo_s)} vs {_iqr(c.floor_s)})",
+            "<= 1.10",
+            _mark(c.ratio <= 1.10),
+        ),
+        ("cold start ratio (CPU time, spawn to exit)", f"{c.cpu_ratio:.3f}", "", ""),
         (
             "send_message via MCP (median, IQR)",
             f"{o.mcp_median_ms:.2f} ms ({o.mcp_iqr_ms[0]:.2f}-{o.mcp_iqr_ms[1]:.2f})",

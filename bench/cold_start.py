@@ -9,6 +9,7 @@ on a noisy machine hits both alike.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import time
@@ -47,8 +48,12 @@ def _await_answer(pipe: IO[bytes], request_id: int) -> dict[str, object]:
     raise RuntimeError("the server closed stdout before answering")
 
 
-def time_to_tools_list(command: Sequence[str], env: Mapping[str, str]) -> float:
-    """Seconds from spawning ``command`` to reading its ``tools/list`` answer."""
+def time_to_tools_list(command: Sequence[str], env: Mapping[str, str]) -> tuple[float, float]:
+    """Seconds from spawning ``command`` to reading its ``tools/list`` answer, and its CPU seconds to exit.
+
+    CPU time (user + system, spawn to exit) is the steadier figure on a shared machine:
+    other tenants stretch wall time but not the server's own work.
+    """
     started = time.perf_counter()
     with subprocess.Popen(
         command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=dict(env)
@@ -61,16 +66,23 @@ def time_to_tools_list(command: Sequence[str], env: Mapping[str, str]) -> float:
         answer = _await_answer(server.stdout, 2)
         elapsed = time.perf_counter() - started
         server.stdin.close()
-        server.wait(timeout=10)
+        _, status, usage = os.wait4(server.pid, 0)
+        server.returncode = os.waitstatus_to_exitcode(status)
     if "result" not in answer:
         raise RuntimeError(f"tools/list failed: {answer}")
-    return elapsed
+    return elapsed, usage.ru_utime + usage.ru_stime
 
 
 @dataclass(frozen=True)
 class ColdStart:
     gloo_s: list[float]
     floor_s: list[float]
+    gloo_cpu_s: list[float]
+    floor_cpu_s: list[float]
+
+    @property
+    def cpu_ratio(self) -> float:
+        return statistics.median(self.gloo_cpu_s) / statistics.median(self.floor_cpu_s)
 
     @property
     def gloo_median_s(self) -> float:
@@ -92,4 +104,9 @@ def measure_cold_start(runs: int) -> ColdStart:
     for _ in range(runs):
         gloo.append(time_to_tools_list(GLOO_COMMAND, env))
         floor.append(time_to_tools_list(FLOOR_COMMAND, server_env()))
-    return ColdStart(gloo, floor)
+    return ColdStart(
+        gloo_s=[wall for wall, _ in gloo],
+        floor_s=[wall for wall, _ in floor],
+        gloo_cpu_s=[cpu for _, cpu in gloo],
+        floor_cpu_s=[cpu for _, cpu in floor],
+    )
