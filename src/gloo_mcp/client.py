@@ -30,6 +30,7 @@ from gloo_mcp.errors import (
     error_from_status,
 )
 from gloo_mcp.models import ChatHistory, ChatReply, MessageOptions, WireChat, WireMessageReply
+from gloo_mcp.network import install_fast_readable_check
 from gloo_mcp.retry import RetryPolicy, server_named_wait
 
 __all__ = ["GlooClient", "MessageOptions", "build_http_client"]
@@ -49,7 +50,7 @@ _USER_AGENT = "gloo-mcp/0.1"
 
 def build_http_client(settings: Settings, transport: httpx2.AsyncBaseTransport | None = None) -> httpx2.AsyncClient:
     """The process's one pooled HTTP client. Proxy variables and ``SSL_CERT_FILE`` apply (``trust_env``)."""
-    return httpx2.AsyncClient(
+    client = httpx2.AsyncClient(
         base_url=settings.base_url,
         timeout=httpx2.Timeout(settings.timeout, connect=min(CONNECT_TIMEOUT, settings.timeout)),
         limits=httpx2.Limits(max_connections=POOL_SIZE, max_keepalive_connections=POOL_SIZE),
@@ -57,6 +58,9 @@ def build_http_client(settings: Settings, transport: httpx2.AsyncBaseTransport |
         transport=transport,
         trust_env=True,
     )
+    if transport is None:
+        install_fast_readable_check(client)
+    return client
 
 
 class _Outcome(Exception):
