@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -18,6 +21,17 @@ from gloo_mcp.server import DEFAULT_HEARTBEAT_INTERVAL, build_server
 from gloo_mcp.simulator import SimulatorState, create_app
 
 SIM_BASE_URL = "https://gloo.simulator.test"
+TOOL_NAMES = {"send_message", "continue_chat", "get_chat_history", "list_chats", "list_models"}
+
+# The default conversation store lives in the user's data directory: never the real one in tests.
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="gloo-mcp-tests-")
+
+
+@pytest.fixture(autouse=True)
+def own_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets an empty default store (in-process servers read XDG_DATA_HOME when they open it)."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    return tmp_path / "data"
 
 
 class FakeSleep:

@@ -11,7 +11,7 @@ import pytest
 
 from gloo_mcp.simulator import SimulatorState, running_simulator
 
-BASE_ENV = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+BASE_ENV = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "XDG_DATA_HOME")}
 
 
 def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

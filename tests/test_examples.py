@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-CLEAN_ENV = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}  # no GLOO_* credentials
+CLEAN_ENV = {
+    k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "XDG_DATA_HOME")
+}  # no GLOO_* credentials
 
 
 def run_example(name: str, *args: str) -> str:

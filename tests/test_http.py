@@ -21,7 +21,7 @@ from gloo_mcp.server import build_server
 from gloo_mcp.serving import running_in_thread
 from gloo_mcp.simulator import SimulatorState
 from gloo_mcp.simulator.state import Fault
-from tests.conftest import sim_settings, sim_transport
+from tests.conftest import TOOL_NAMES, sim_settings, sim_transport
 
 TOKEN = "s3cret-bearer-token-for-tests"
 LEGACY_HEADERS = {
@@ -77,7 +77,7 @@ async def test_http_transport_serves_the_whole_conversation_to_an_mcp_client(sim
             chat_id = first.structured_content["chat_id"]  # type: ignore[index]
             second = await client.call_tool("continue_chat", {"chat_id": chat_id, "query": "And sabbath?"})
             history = await client.call_tool("get_chat_history", {"chat_id": chat_id})
-    assert tools == {"send_message", "continue_chat", "get_chat_history"}
+    assert tools == TOOL_NAMES
     assert not first.is_error and not second.is_error and not history.is_error
     assert len(history.structured_content["messages"]) == 4  # type: ignore[index]
 

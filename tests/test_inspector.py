@@ -22,6 +22,7 @@ import pytest
 
 from gloo_mcp.host_config import server_command
 from gloo_mcp.simulator import SimulatorState, running_simulator
+from tests.conftest import TOOL_NAMES
 
 INSPECTOR = os.environ.get("GLOO_MCP_INSPECTOR", "@modelcontextprotocol/inspector@0.15.0")
 NPX = shutil.which("npx")
@@ -91,7 +92,7 @@ def stdio_target(sim_url: str) -> list[str]:
 def test_inspector_lists_the_tools_over_stdio(sim_url: str) -> None:
     listed = inspector(*stdio_target(sim_url), "--method", "tools/list")
     names = {tool["name"] for tool in listed["tools"]}
-    assert names == {"send_message", "continue_chat", "get_chat_history"}
+    assert names == TOOL_NAMES
     assert all("outputSchema" in tool for tool in listed["tools"])
 
 
@@ -125,7 +126,7 @@ def test_inspector_lists_the_tools_and_calls_send_message_over_http(sim_url: str
             "--tool-arg",
             "query=hi",
         )
-    assert {tool["name"] for tool in listed["tools"]} == {"send_message", "continue_chat", "get_chat_history"}
+    assert {tool["name"] for tool in listed["tools"]} == TOOL_NAMES
     assert not result.get("isError") and result["structuredContent"]["answer"]
 
 

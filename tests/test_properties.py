@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from mcp_types import TextContent
 
 from gloo_mcp.simulator import SimulatorState
-from tests.conftest import mcp_session
+from tests.conftest import TOOL_NAMES, mcp_session
 
 anything = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=50),
@@ -28,6 +28,10 @@ send_args = st.fixed_dictionaries(
         "sources_limit": limit,
         "publishers": st.lists(st.text(max_size=30), max_size=4) | anything,
         "enable_suggestions": anything,
+        "model": st.text(max_size=40) | anything,
+        "model_family": st.sampled_from(["openai", "anthropic", "nope"]) | anything,
+        "auto_routing": anything,
+        "tradition": st.sampled_from(["catholic", "not_faith_specific"]) | anything,
         "unexpected": anything,
     },
 )
@@ -35,6 +39,10 @@ calls = st.one_of(
     st.tuples(st.just("send_message"), send_args),
     st.tuples(st.just("continue_chat"), send_args.flatmap(lambda a: chat_id.map(lambda c: {**a, "chat_id": c}))),
     st.tuples(st.just("get_chat_history"), st.fixed_dictionaries({"chat_id": chat_id})),
+    st.tuples(
+        st.just("list_chats"),
+        st.fixed_dictionaries({}, optional={"query": query, "limit": limit, "cursor": st.text(max_size=60) | anything}),
+    ),
     st.tuples(st.sampled_from(["send_message", "get_chat_history"]), st.dictionaries(st.text(max_size=8), anything)),
 )
 
@@ -52,7 +60,7 @@ async def _run_calls(batch: list[tuple[str, dict[str, Any]]]) -> None:
                 assert texts[0] != f"Error executing tool {name}"  # never the SDK's opaque crash text
             else:
                 assert result.structured_content is not None
-        assert len((await client.list_tools()).tools) == 3  # still serving
+        assert len((await client.list_tools()).tools) == len(TOOL_NAMES)  # still serving
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

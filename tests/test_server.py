@@ -10,7 +10,7 @@ from gloo_mcp.errors import ConfigurationError
 from gloo_mcp.server import AppState, build_server
 from gloo_mcp.simulator import SimulatorState
 from gloo_mcp.simulator.content import SIMULATOR_NOTICE
-from tests.conftest import mcp_session, sim_settings, sim_transport
+from tests.conftest import TOOL_NAMES, mcp_session, sim_settings, sim_transport
 
 ERAS = pytest.mark.parametrize("mode", ["auto", "legacy"])
 
@@ -25,7 +25,7 @@ def text_of(result: object) -> str:
 async def test_tools_are_listed_with_schemas_annotations_and_bounds(sim: SimulatorState, mode: str) -> None:
     async with mcp_session(sim, mode=mode) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
-    assert set(tools) == {"send_message", "continue_chat", "get_chat_history"}
+    assert set(tools) == TOOL_NAMES
     send, cont, history = tools["send_message"], tools["continue_chat"], tools["get_chat_history"]
     assert send.output_schema is not None and send.output_schema["title"] == "ChatReply"
     assert cont.output_schema is not None and cont.output_schema["title"] == "ChatReply"
@@ -174,7 +174,7 @@ async def test_chat_id_with_unsafe_characters_is_rejected(sim: SimulatorState) -
 
 async def test_without_credentials_tools_are_listed_and_calls_say_what_to_set(sim: SimulatorState) -> None:
     async with mcp_session(sim, client_id=None, client_secret=None) as client:
-        assert len((await client.list_tools()).tools) == 3
+        assert {t.name for t in (await client.list_tools()).tools} == TOOL_NAMES
         result = await client.call_tool("send_message", {"query": "hi"})
     assert result.is_error
     text = text_of(result)

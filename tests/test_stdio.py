@@ -20,6 +20,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from gloo_mcp.simulator import SimulatorState, running_simulator
+from tests.conftest import TOOL_NAMES
 
 TIMEOUT = 30.0
 
@@ -109,7 +110,7 @@ def test_stdio_server_runs_the_whole_flow_and_stdout_is_only_json_rpc(live_sim: 
         assert init["result"]["protocolVersion"] == "2025-06-18"
         session.notify("notifications/initialized")
         tools = session.request("tools/list", {})["result"]["tools"]
-        assert {t["name"] for t in tools} == {"send_message", "continue_chat", "get_chat_history"}
+        assert {t["name"] for t in tools} == TOOL_NAMES
 
         first = session.request("tools/call", {"name": "send_message", "arguments": {"query": "Where is hope?"}})
         reply = first["result"]["structuredContent"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Self, TypeVar
 
 import anyio
@@ -33,7 +33,7 @@ from gloo_mcp.models import ChatHistory, ChatReply, MessageOptions, WireChat, Wi
 from gloo_mcp.network import install_fast_readable_check
 from gloo_mcp.retry import RetryPolicy, server_named_wait
 
-__all__ = ["GlooClient", "MessageOptions", "build_http_client"]
+__all__ = ["MAX_BODY_BYTES", "GlooClient", "MessageOptions", "ReadBody", "build_http_client", "parse"]
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ class GlooClient:
         }
         if chat_id is not None:
             body["chat_id"] = chat_id
-        data = await self._call(
+        data = await self.call(
             "POST",
             MESSAGE_PATH,
             params={"enable_suggestions": int(suggestions)},
@@ -142,7 +142,7 @@ class GlooClient:
             chat_id=chat_id,
             is_message_post=True,
         )
-        wire = _parse(WireMessageReply, data, what="message reply")
+        wire = parse(WireMessageReply, data, what="message reply")
         if not wire.success:
             raise MaybeProcessedError(
                 "Gloo reported that it could not answer (success: false); the question may have been recorded — "
@@ -154,8 +154,8 @@ class GlooClient:
 
     async def get_chat(self, chat_id: str) -> ChatHistory:
         """The whole conversation ``chat_id``; raises ChatNotFoundError if Gloo has no such chat."""
-        data = await self._call("GET", CHAT_PATH, params={"chat_id": chat_id}, chat_id=chat_id)
-        return _parse(WireChat, data, what="chat history").to_history()
+        data = await self.call("GET", CHAT_PATH, params={"chat_id": chat_id}, chat_id=chat_id)
+        return parse(WireChat, data, what="chat history").to_history()
 
     async def reach(self) -> str:
         """Prove Gloo's origin answers HTTP (DNS, TCP, TLS, proxy), without credentials.
@@ -185,17 +185,25 @@ class GlooClient:
 
     # --- one request, with deadline, auth refresh and safe retries -------------------
 
-    async def _call(
+    async def call(
         self,
         method: str,
         path: str,
         *,
-        params: Mapping[str, str | int],
+        params: Mapping[str, str | int] | None = None,
         payload: Mapping[str, Any] | None = None,
         chat_id: str | None = None,
         is_message_post: bool = False,
+        read: ReadBody | None = None,
+        authenticated: bool = True,
     ) -> object:
-        self.settings.require_credentials()
+        """One Gloo request with the deadline, auth refresh and safe retries.
+
+        ``read`` consumes a 2xx response itself (a stream); by default the body is read
+        (bounded) as a JSON object. A GlooError it raises ends the call, unretried.
+        """
+        if authenticated:
+            self.settings.require_credentials()
         sent = [False]  # whether any attempt may have reached Gloo's message handler
         deadline = self._retry.monotonic() + self.settings.timeout
         with anyio.move_on_after(self.settings.timeout):
@@ -204,7 +212,9 @@ class GlooClient:
             while True:
                 attempt += 1
                 try:
-                    return await self._attempt(method, path, params, payload, chat_id, is_message_post, sent)
+                    return await self._attempt(
+                        method, path, params or {}, payload, chat_id, is_message_post, sent, read, authenticated
+                    )
                 except _Outcome as outcome:
                     error = outcome.error
                     if outcome.stale_token and self._tokens.can_refresh and not refreshed:
@@ -247,19 +257,29 @@ class GlooClient:
         chat_id: str | None,
         is_message_post: bool,
         sent: list[bool],
+        read: ReadBody | None,
+        authenticated: bool,
     ) -> object:
         idempotent = method == "GET"
-        try:
-            token = await self._tokens.token()
-        except GlooError as exc:  # the token exchange is idempotent: transient failures may be retried
-            raise _Outcome(exc, retryable=_transient_status(exc.status)) from None
-        except httpx2.TransportError as exc:
-            raise _Outcome(self._unreachable(exc), retryable=True) from None
-        headers = {"Authorization": f"Bearer {token}"}
+        token = ""
+        headers: dict[str, str] = {}
+        if authenticated:
+            try:
+                token = await self._tokens.token()
+            except GlooError as exc:  # the token exchange is idempotent: transient failures may be retried
+                raise _Outcome(exc, retryable=_transient_status(exc.status)) from None
+            except httpx2.TransportError as exc:
+                raise _Outcome(self._unreachable(exc), retryable=True) from None
+            headers["Authorization"] = f"Bearer {token}"
         was_sent = sent[0]
         sent[0] = was_sent or is_message_post  # from here on Gloo may be processing it
         try:
             async with self._http.stream(method, path, params=params, json=payload, headers=headers) as response:
+                if read is not None and 200 <= response.status_code < 300:
+                    try:
+                        return await read(response)
+                    except GlooError as exc:  # an in-band failure after the answer began: not retried
+                        raise _Outcome(exc, retryable=False) from None
                 body = await _read_limited(response)
         except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:  # never reached Gloo: safe to repeat
             sent[0] = was_sent
@@ -269,7 +289,7 @@ class GlooClient:
         status = response.status_code
         if 200 <= status < 300:
             return _decode_json(body, response.headers.get("content-type", ""))
-        if status == 401:
+        if status == 401 and authenticated:
             self._tokens.invalidate(token)
         retry_after = server_named_wait(response.headers, now=self._retry.wall_clock()) if status == 429 else None
         error = error_from_status(
@@ -280,7 +300,9 @@ class GlooClient:
             retry_after=retry_after,
         )
         retryable = status in (429, 503) or (idempotent and status in (502, 504))
-        raise _Outcome(error, retryable=retryable, headers=response.headers, stale_token=status == 401)
+        raise _Outcome(
+            error, retryable=retryable, headers=response.headers, stale_token=authenticated and status == 401
+        )
 
     def _unreachable(self, exc: httpx2.TransportError) -> UpstreamUnavailableError:
         logger.info("could not reach Gloo: %s", type(exc).__name__)
@@ -357,9 +379,10 @@ def _decode_json(body: bytes, content_type: str) -> object:
 
 
 _M = TypeVar("_M", bound=BaseModel)
+ReadBody = Callable[[httpx2.Response], Awaitable[object]]
 
 
-def _parse(model: type[_M], data: object, *, what: str) -> _M:
+def parse(model: type[_M], data: object, *, what: str) -> _M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -17,11 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from gloo_mcp.errors import ConfigurationError
 
-__all__ = ["DEFAULT_BASE_URL", "Settings", "is_loopback_url", "load_settings"]
+__all__ = ["DEFAULT_BASE_URL", "Settings", "default_store_url", "is_loopback_url", "load_settings"]
 
 DEFAULT_BASE_URL = "https://platform.ai.gloo.com"
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+Backend = Literal["message", "completions"]
 
 # Environment variable → Settings field. Order is the order users read in .env.example.
 _ENV_FIELDS: dict[str, str] = {
@@ -36,6 +38,8 @@ _ENV_FIELDS: dict[str, str] = {
     "GLOO_ENABLE_SUGGESTIONS": "enable_suggestions",
     "GLOO_MCP_LOG_LEVEL": "log_level",
     "GLOO_MCP_AUTH_TOKEN": "mcp_auth_token",
+    "GLOO_BACKEND": "backend",
+    "GLOO_STORE_URL": "store_url",
 }
 _FIELD_ENV = {field: env for env, field in _ENV_FIELDS.items()}
 
@@ -60,6 +64,14 @@ class Settings(BaseModel):
     log_level: LogLevel = "WARNING"
     mcp_auth_token: SecretStr | None = Field(default=None, min_length=16)
     """Bearer token HTTP clients of gloo-mcp must send (Streamable HTTP only)."""
+    backend: Backend = "message"
+    """Which Gloo API answers: the Message API (Gloo keeps the chat) or Completions V2 (we keep it)."""
+    store_url: SecretStr | None = None
+    """Where conversations are kept (sqlite:///path or postgresql://…, whose password is a secret)."""
+
+    @property
+    def resolved_store_url(self) -> str:
+        return self.store_url.get_secret_value() if self.store_url is not None else default_store_url()
 
     @property
     def has_credentials(self) -> bool:
@@ -92,6 +104,29 @@ class Settings(BaseModel):
             "No Gloo credentials are configured; set GLOO_API_KEY, or GLOO_CLIENT_ID and GLOO_CLIENT_SECRET, "
             "in the server's environment or .env file, then restart it."
         )
+
+
+def user_data_dir() -> Path:
+    """Where a per-user application keeps its data, by platform convention."""
+    if sys.platform == "win32":
+        return Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support"
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+
+
+def default_store_url() -> str:
+    return f"sqlite:///{user_data_dir() / 'gloo-mcp' / 'chats.db'}"
+
+
+def _check_store_url(raw: str) -> str:
+    url = raw.strip()
+    if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        raise ConfigurationError(
+            "GLOO_STORE_URL must be sqlite:///absolute/path/chats.db or postgresql://user:password@host/db; "
+            f"got a value starting {url[:12]!r}."
+        )
+    return url
 
 
 def is_loopback_url(url: str) -> bool:
@@ -136,6 +171,10 @@ def _from_strings(values: Mapping[str, str]) -> dict[str, object]:
             data[field] = value.upper()
         elif field == "base_url":
             data[field] = _normalise_base_url(value)
+        elif field == "store_url":
+            data[field] = _check_store_url(value)
+        elif field == "backend":
+            data[field] = value.lower()
         else:
             data[field] = value
     return data

@@ -32,6 +32,8 @@ _PASS_THROUGH = (
     "no_proxy",
     "SSL_CERT_FILE",
     "SSL_CERT_DIR",
+    "XDG_DATA_HOME",  # where the default conversation store lives
+    "LOCALAPPDATA",
 )
 _WIDTH = 88
 

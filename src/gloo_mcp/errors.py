@@ -13,7 +13,8 @@ Tools raise these; the MCP boundary turns them into ``isError`` results whose te
      ├── UpstreamUnavailableError  5xx, or Gloo could not be reached
      │    └── MaybeProcessedError  a message POST failed after it may have been recorded
      ├── UpstreamTimeoutError      no answer within GLOO_TIMEOUT
-     └── BadResponseError          Gloo answered with something we cannot read
+     ├── BadResponseError          Gloo answered with something we cannot read
+     └── StoreError                gloo-mcp's own conversation store failed
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ __all__ = [
     "InvalidRequestError",
     "MaybeProcessedError",
     "RateLimitedError",
+    "StoreError",
     "UpstreamTimeoutError",
     "UpstreamUnavailableError",
     "error_from_status",
@@ -89,6 +91,10 @@ class UpstreamTimeoutError(GlooError):
 
 class BadResponseError(GlooError):
     """Gloo answered, but the body is not what its API documents."""
+
+
+class StoreError(GlooError):
+    """The local conversation store (GLOO_STORE_URL) could not be opened, read or written."""
 
 
 def _detail(body: object) -> str | None:

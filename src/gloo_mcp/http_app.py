@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gloo_mcp import __version__
 from gloo_mcp.config import Settings
 from gloo_mcp.errors import GlooError
-from gloo_mcp.server import AppState
+from gloo_mcp.state import AppState
 
 __all__ = ["HEALTH_PATH", "MCP_PATH", "HttpOptions", "build_http_app", "transport_security"]
 

@@ -14,9 +14,13 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 __all__ = [
     "ChatHistory",
+    "ChatList",
     "ChatMessage",
     "ChatReply",
+    "ChatSummary",
     "MessageOptions",
+    "ModelInfo",
+    "ModelList",
     "Source",
     "TokenResponse",
     "WireChat",
@@ -129,6 +133,43 @@ class ChatHistory(BaseModel):
     created_at: datetime | None = None
     updated_at: datetime | None = None
     messages: list[ChatMessage] = Field(description="The turns, oldest first.")
+
+
+class ChatSummary(BaseModel):
+    """One conversation gloo-mcp started, as list_chats shows it."""
+
+    chat_id: str = Field(description="Pass to continue_chat or get_chat_history.")
+    title: str = Field(description="The conversation's first question (shortened).")
+    backend: str = Field(description="Which Gloo API holds it: message (Gloo keeps it) or completions (gloo-mcp does).")
+    created_at: datetime
+    updated_at: datetime = Field(description="When its last turn was recorded.")
+
+
+class ChatList(BaseModel):
+    """A page of conversations, most recently updated first."""
+
+    chats: list[ChatSummary]
+    next_cursor: str | None = Field(
+        default=None, description="Pass as cursor to get the next page; null when this is the last page."
+    )
+
+
+class ModelInfo(BaseModel):
+    """One model Completions V2 can route to (from Gloo's public catalogue)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str = Field(description="Pass as model to send_message or continue_chat (completions backend).")
+    name: str | None = None
+    family: str | None = Field(default=None, description="Pass as model_family to route within a family.")
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+    supports_tools: bool | None = None
+    supports_reasoning: bool | None = None
+
+
+class ModelList(BaseModel):
+    models: list[ModelInfo]
 
 
 # --- wire models ------------------------------------------------------------------------

@@ -7,9 +7,9 @@ the structured content.
 
 from __future__ import annotations
 
-from gloo_mcp.models import ChatHistory, ChatMessage, ChatReply, Source
+from gloo_mcp.models import ChatHistory, ChatList, ChatMessage, ChatReply, ModelList, Source
 
-__all__ = ["history_markdown", "reply_markdown"]
+__all__ = ["NO_SUGGESTIONS", "chat_list_markdown", "history_markdown", "models_markdown", "reply_markdown"]
 
 
 def _source_line(number: int, source: Source) -> str:
@@ -35,11 +35,20 @@ def _suggestions_block(suggestions: list[str], heading: str) -> list[str]:
     return ["", f"**{heading}**", *(f"- {s}" for s in suggestions)]
 
 
-def reply_markdown(reply: ChatReply) -> str:
-    """One answer, ready to show a person or a text-only model."""
+NO_SUGGESTIONS = "_Completions V2 does not suggest follow-up questions; ask your own with continue_chat._"
+
+
+def reply_markdown(reply: ChatReply, *, no_suggestions: bool = False) -> str:
+    """One answer, ready to show a person or a text-only model.
+
+    ``no_suggestions``: the backend never suggests follow-ups, and the text says so
+    rather than leaving the reader to wonder.
+    """
     lines = [reply.answer.strip() or "_(Gloo returned an empty answer.)_"]
     lines += _sources_block(reply.sources)
     lines += _suggestions_block(reply.suggestions, "Suggested follow-ups (send one with continue_chat)")
+    if no_suggestions and not reply.suggestions:
+        lines += ["", NO_SUGGESTIONS]
     lines += ["", f"chat_id: `{reply.chat_id}` — pass it to continue_chat to ask a follow-up."]
     return "\n".join(lines)
 
@@ -62,4 +71,29 @@ def history_markdown(history: ChatHistory) -> str:
     for message in history.messages:
         lines += _turn(message)
     lines += ["", f"Continue with continue_chat(chat_id=`{history.chat_id}`)."]
+    return "\n".join(lines)
+
+
+def chat_list_markdown(page: ChatList) -> str:
+    """A page of conversations, most recently active first."""
+    if not page.chats:
+        return "No conversations found. send_message starts one."
+    lines = ["**Conversations** (most recently active first)"]
+    lines += [
+        f"- `{chat.chat_id}` — {chat.title} ({chat.backend}; last active {chat.updated_at:%Y-%m-%d %H:%M} UTC)"
+        for chat in page.chats
+    ]
+    if page.next_cursor:
+        lines += ["", f"More: call list_chats with cursor `{page.next_cursor}`."]
+    return "\n".join(lines)
+
+
+def models_markdown(listing: ModelList) -> str:
+    """The model catalogue as a list an agent can pick from."""
+    if not listing.models:
+        return "No models match."
+    lines = ["**Models** (pass an id as model, or a family as model_family; Completions V2 only)"]
+    for model in listing.models:
+        extras = [x for x in (model.family, f"{model.context_window:,} tokens" if model.context_window else None) if x]
+        lines.append(f"- `{model.id}` — {model.name or model.id}" + (f" ({', '.join(extras)})" if extras else ""))
     return "\n".join(lines)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Annotated, TypeVar
@@ -20,20 +19,34 @@ from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError
 from mcp.shared.exceptions import MCPError
-from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, CallToolResult, ResourceLink, TextContent, ToolAnnotations
+from mcp_types import (
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    CallToolResult,
+    Completion,
+    CompletionArgument,
+    PromptReference,
+    ResourceLink,
+    ResourceTemplateReference,
+    TextContent,
+    ToolAnnotations,
+)
 from pydantic import BaseModel, Field, StringConstraints
 
 from gloo_mcp import __version__
 from gloo_mcp.config import CHARACTER_LIMIT_RANGE, SOURCES_LIMIT_RANGE, Settings
 from gloo_mcp.errors import ChatNotFoundError, GlooError, InvalidRequestError
-from gloo_mcp.models import ChatHistory, ChatReply, MessageOptions
-from gloo_mcp.render import history_markdown, reply_markdown
+from gloo_mcp.models import ChatHistory, ChatList, ChatReply, MessageOptions, ModelList
+from gloo_mcp.progress import CallProgress, reporting_progress
+from gloo_mcp.render import chat_list_markdown, history_markdown, models_markdown, reply_markdown
 from gloo_mcp.retry import RetryPolicy
+from gloo_mcp.routing import ModelFamily, Routing, Tradition
+from gloo_mcp.state import AppState
 
 if TYPE_CHECKING:  # the HTTP stack loads on the first call, not at start-up (hosts spawn servers often)
     import httpx2
 
-    from gloo_mcp.client import GlooClient
+    from gloo_mcp.backends import ChatBackend
 
 __all__ = ["DEFAULT_HEARTBEAT_INTERVAL", "INSTRUCTIONS", "build_server"]
 
@@ -98,52 +111,44 @@ silence after which hosts give up on a call."""
 WARM_UP_DELAY = 0.5
 """Seconds after start-up before the HTTP client is built in the background."""
 
+ModelId = Annotated[
+    str | None,
+    Field(
+        min_length=1,
+        max_length=200,
+        description="Completions V2 only: a model id from list_models. Give at most one of model, model_family, "
+        "auto_routing; with none, Gloo routes automatically.",
+    ),
+]
+ModelFamilyInput = Annotated[
+    ModelFamily | None, Field(description="Completions V2 only: let Gloo pick the best model of this family.")
+]
+AutoRouting = Annotated[
+    bool | None, Field(description="Completions V2 only: true lets Gloo pick the model (the default).")
+]
+TraditionInput = Annotated[
+    Tradition | None,
+    Field(
+        description="Completions V2 only: answer from this Christian tradition; not_faith_specific needs publishers. "
+        "Omit for a general Christian view."
+    ),
+]
+SearchText = Annotated[
+    str | None,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    Field(description="Only conversations whose title contains this text (any case), or with this exact chat_id."),
+]
+PageSize = Annotated[int, Field(ge=1, le=100, description="Most conversations to return (1 to 100).")]
+Cursor = Annotated[
+    str | None, Field(max_length=500, description="next_cursor from the previous page; omit for the newest.")
+]
+FamilyFilter = Annotated[
+    str | None, Field(max_length=50, description="Only models of this family, e.g. Anthropic or OpenAI.")
+]
+
 _SEND = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True)
 _READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
-
-
-class AppState:
-    """What the lifespan gives every tool call: the one GlooClient, or why there is none.
-
-    The client (and with it httpx2's transport and the TLS trust store, ~60 ms) is not
-    built at start-up, so a host gets its tools list as fast as from a bare MCP server.
-    :meth:`warm_up` builds it once the start-up exchange is over; a call that comes
-    first builds it itself.
-    """
-
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        transport: httpx2.AsyncBaseTransport | None = None,
-        retry: RetryPolicy | None = None,
-        startup_error: GlooError | None = None,
-    ) -> None:
-        self._settings = settings
-        self._transport = transport
-        self._retry = retry
-        self.startup_error = startup_error
-        self._client: GlooClient | None = None
-
-    def ready_client(self) -> GlooClient:
-        """The client, or the configuration error that every call must report instead."""
-        if self.startup_error is not None:
-            raise self.startup_error
-        if self._client is None:  # no await between the check and the assignment: one client, ever
-            from gloo_mcp.client import GlooClient
-
-            self._client = GlooClient.open(self._settings, self._transport, retry=self._retry)
-        return self._client
-
-    async def warm_up(self, delay: float) -> None:
-        """After ``delay`` s (hosts list tools right after spawning), build the client while idle."""
-        await anyio.sleep(delay)
-        if self.startup_error is None:
-            self.ready_client()
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
+_LOCAL_READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 
 
 def _state(ctx: Context) -> AppState:
@@ -154,6 +159,7 @@ def _state(ctx: Context) -> AppState:
 
 CHAT_URI_TEMPLATE = "gloo://chats/{chat_id}"
 CHAT_JSON_URI_TEMPLATE = "gloo://chats/{chat_id}/history.json"
+CHATS_URI = "gloo://chats"
 
 
 def _chat_uri(chat_id: str) -> str:
@@ -187,38 +193,21 @@ def _clean_doc(function: _Function) -> _Function:
     return function
 
 
-async def _heartbeat(ctx: Context, interval: float) -> None:
-    """Tell the host the call is alive: elapsed seconds as progress, every ``interval``.
-
-    ``report_progress`` does nothing unless the caller asked for progress, so calls
-    without a progress token cost one sleeping task.
-    """
-    started = anyio.current_time()
-    while True:
-        await anyio.sleep(interval)
-        elapsed = anyio.current_time() - started
-        await ctx.report_progress(elapsed, None, f"Waiting for Gloo's answer ({math.floor(elapsed)} s elapsed)")
-
-
 async def _answer(
     ctx: Context,
-    call: Callable[[GlooClient], Awaitable[_Result]],
+    call: Callable[[ChatBackend, CallProgress], Awaitable[_Result]],
     render: Callable[[_Result], str],
     heartbeat_interval: float,
 ) -> CallToolResult:
     """Run one Gloo call for a tool: structured result and Markdown, or an ``isError`` sentence.
 
-    The heartbeat is cancelled, and the task group left, before the result is returned,
-    so no progress notification can follow the result.
+    Progress notifications stop before the result is built, so none can follow it.
     """
-    async with anyio.create_task_group() as beats:
-        beats.start_soon(_heartbeat, ctx, heartbeat_interval)
+    async with reporting_progress(ctx, heartbeat_interval) as progress:
         try:
-            result = await call(_state(ctx).ready_client())
+            result = await call(await _state(ctx).backend(), progress)
         except GlooError as error:
             return _error_result(error)
-        finally:
-            beats.cancel_scope.cancel()
     return _success(render(result), result, result.chat_id)
 
 
@@ -249,15 +238,17 @@ def build_server(
     ``transport`` and ``retry`` let tests route HTTP into an in-process simulator and
     skip real waiting; ``startup_error`` is reported by every call when settings failed.
     """
+    state = AppState(settings, transport=transport, retry=retry, startup_error=startup_error)
 
     async def answer(
-        ctx: Context, call: Callable[[GlooClient], Awaitable[_Result]], render: Callable[[_Result], str]
+        ctx: Context,
+        call: Callable[[ChatBackend, CallProgress], Awaitable[_Result]],
+        render: Callable[[_Result], str],
     ) -> CallToolResult:
         return await _answer(ctx, call, render, heartbeat_interval)
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
-        state = AppState(settings, transport=transport, retry=retry, startup_error=startup_error)
         try:
             async with anyio.create_task_group() as background:
                 background.start_soon(state.warm_up, WARM_UP_DELAY)
@@ -276,6 +267,16 @@ def build_server(
         log_level=settings.log_level,
     )
 
+    no_suggestions = settings.backend == "completions"
+
+    async def ask(
+        ctx: Context, query: str, chat_id: str | None, options: MessageOptions, routing: Routing
+    ) -> CallToolResult:
+        async def call(backend: ChatBackend, progress: CallProgress) -> ChatReply:
+            return await backend.send(query, chat_id=chat_id, options=options, routing=routing, on_text=progress.text)
+
+        return await answer(ctx, call, lambda reply: reply_markdown(reply, no_suggestions=no_suggestions))
+
     @server.tool(title="Ask Gloo (new conversation)", annotations=_SEND)
     @_clean_doc
     async def send_message(
@@ -285,16 +286,22 @@ def build_server(
         sources_limit: SourcesLimit = None,
         publishers: Publishers = None,
         enable_suggestions: EnableSuggestions = None,
+        model: ModelId = None,
+        model_family: ModelFamilyInput = None,
+        auto_routing: AutoRouting = None,
+        tradition: TraditionInput = None,
     ) -> Annotated[CallToolResult, ChatReply]:
         """Start a NEW conversation with Gloo AI and get a grounded answer.
 
         Returns the answer, numbered sources (title, url, publisher, snippet), suggested
         follow-up questions, and a chat_id. Keep the chat_id: pass it to continue_chat for
         every follow-up in this conversation, so Gloo keeps the context. Each call creates
-        a new conversation on Gloo; it is not idempotent.
+        a new conversation; it is not idempotent. model, model_family, auto_routing and
+        tradition apply when the server runs Completions V2 (see list_models).
         """
         options = _options(character_limit, sources_limit, publishers, enable_suggestions)
-        return await answer(ctx, lambda client: client.send_message(query, options=options), reply_markdown)
+        routing = Routing(model=model, model_family=model_family, auto_routing=auto_routing, tradition=tradition)
+        return await ask(ctx, query, None, options, routing)
 
     @server.tool(title="Continue a Gloo conversation", annotations=_SEND)
     @_clean_doc
@@ -306,17 +313,21 @@ def build_server(
         sources_limit: SourcesLimit = None,
         publishers: Publishers = None,
         enable_suggestions: EnableSuggestions = None,
+        model: ModelId = None,
+        model_family: ModelFamilyInput = None,
+        auto_routing: AutoRouting = None,
+        tradition: TraditionInput = None,
     ) -> Annotated[CallToolResult, ChatReply]:
         """Ask a follow-up in an existing Gloo conversation, identified by chat_id.
 
         Gloo remembers the earlier turns, so send only the new message (a suggested
         follow-up from the previous answer works as is). Returns the same shape as
-        send_message. If Gloo does not know the chat_id, start over with send_message.
+        send_message. If the chat_id is unknown, find it with list_chats or start over
+        with send_message.
         """
         options = _options(character_limit, sources_limit, publishers, enable_suggestions)
-        return await answer(
-            ctx, lambda client: client.send_message(query, chat_id=chat_id, options=options), reply_markdown
-        )
+        routing = Routing(model=model, model_family=model_family, auto_routing=auto_routing, tradition=tradition)
+        return await ask(ctx, query, chat_id, options, routing)
 
     @server.tool(title="Read a Gloo conversation", annotations=_READ)
     @_clean_doc
@@ -327,11 +338,60 @@ def build_server(
         context, to quote earlier answers, or to check whether a message whose send failed
         was recorded after all.
         """
-        return await answer(ctx, lambda client: client.get_chat(chat_id), history_markdown)
+        return await answer(ctx, lambda backend, _: backend.history(chat_id), history_markdown)
 
-    async def read_chat(chat_id: str, ctx: Context) -> ChatHistory:
+    @server.tool(title="List Gloo conversations", annotations=_LOCAL_READ)
+    @_clean_doc
+    async def list_chats(
+        ctx: Context,
+        query: SearchText = None,
+        limit: PageSize = 20,
+        cursor: Cursor = None,
+    ) -> Annotated[CallToolResult, ChatList]:
+        """List the conversations gloo-mcp has started, most recently active first (read-only).
+
+        Use it to find a chat_id again in a later session. query filters by words in the
+        title (the first question) or an exact chat_id; pass next_cursor back as cursor for
+        the next page.
+        """
         try:
-            return await _state(ctx).ready_client().get_chat(chat_id)
+            store = await state.store()
+            chats, next_cursor = await store.list_chats(text=query, limit=limit, cursor=cursor)
+        except ValueError:
+            return _error_result(
+                InvalidRequestError("cursor is not one that list_chats returned; omit it to start from the newest.")
+            )
+        except GlooError as error:
+            return _error_result(error)
+        page = ChatList(chats=chats, next_cursor=next_cursor)
+        return CallToolResult(
+            content=[TextContent(type="text", text=chat_list_markdown(page))],
+            structured_content=page.model_dump(mode="json"),
+        )
+
+    @server.tool(title="List Gloo models", annotations=_READ)
+    @_clean_doc
+    async def list_models(ctx: Context, family: FamilyFilter = None) -> Annotated[CallToolResult, ModelList]:
+        """List the models Gloo's Completions V2 can route to (read-only, cached for 5 minutes).
+
+        Pass a model's id as model, or its family as model_family, to send_message or
+        continue_chat when the server runs Completions V2.
+        """
+        try:
+            models = await state.models()
+        except GlooError as error:
+            return _error_result(error)
+        if family:
+            models = [m for m in models if (m.family or "").lower() == family.lower()]
+        listing = ModelList(models=models)
+        return CallToolResult(
+            content=[TextContent(type="text", text=models_markdown(listing))],
+            structured_content=listing.model_dump(mode="json"),
+        )
+
+    async def read_chat(chat_id: str) -> ChatHistory:
+        try:
+            return await (await state.backend()).history(chat_id)
         except GlooError as error:
             raise ResourceError(error.message) from None
 
@@ -342,8 +402,8 @@ def build_server(
         description="A Gloo conversation as Markdown, oldest turn first.",
         mime_type="text/markdown",
     )
-    async def chat_transcript(chat_id: str, ctx: Context) -> str:
-        return history_markdown(await read_chat(chat_id, ctx))
+    async def chat_transcript(chat_id: str) -> str:
+        return history_markdown(await read_chat(chat_id))
 
     @server.resource(
         CHAT_JSON_URI_TEMPLATE,
@@ -352,8 +412,38 @@ def build_server(
         description="A Gloo conversation as JSON: the same ChatHistory that get_chat_history returns.",
         mime_type="application/json",
     )
-    async def chat_json(chat_id: str, ctx: Context) -> str:
-        return (await read_chat(chat_id, ctx)).model_dump_json(indent=2)
+    async def chat_json(chat_id: str) -> str:
+        return (await read_chat(chat_id)).model_dump_json(indent=2)
+
+    @server.resource(
+        CHATS_URI,
+        name="gloo-chats",
+        title="Gloo conversations",
+        description="The 50 most recently active conversations gloo-mcp started, as JSON (see list_chats).",
+        mime_type="application/json",
+    )
+    async def chats_index() -> str:
+        try:
+            chats, next_cursor = await (await state.store()).list_chats(text=None, limit=50, cursor=None)
+        except GlooError as error:
+            raise ResourceError(error.message) from None
+        return ChatList(chats=chats, next_cursor=next_cursor).model_dump_json(indent=2)
+
+    async def complete_argument(
+        ref: PromptReference | ResourceTemplateReference, argument: CompletionArgument, context: object
+    ) -> Completion | None:
+        """Suggest known chat ids for a chat_id argument (resource templates and prompts)."""
+        if argument.name != "chat_id":
+            return None
+        try:
+            chats, _ = await (await state.store()).list_chats(text=None, limit=200, cursor=None)
+        except GlooError:
+            return Completion(values=[], total=0, has_more=False)
+        typed = argument.value.strip().lower()
+        values = [c.chat_id for c in chats if c.chat_id.lower().startswith(typed) or typed in c.title.lower()]
+        return Completion(values=values[:100], total=len(values), has_more=len(values) > 100)
+
+    server.completion()(complete_argument)  # type: ignore[no-untyped-call]  # the SDK's decorator is untyped
 
     @server.prompt(name="ask_gloo", title="Ask Gloo AI")
     def ask_gloo(
@@ -375,19 +465,17 @@ def build_server(
     @server.prompt(name="summarize_gloo_chat", title="Summarize a Gloo conversation")
     async def summarize_gloo_chat(
         chat_id: Annotated[str, Field(description="The chat_id of the conversation to summarize.")],
-        ctx: Context,
     ) -> str:
         """Summarize an earlier Gloo conversation, with its transcript attached."""
         try:
-            history = await _state(ctx).ready_client().get_chat(chat_id.strip())
+            history = await (await state.backend()).history(chat_id.strip())
         except GlooError as error:  # a prompt's other exceptions reach the host as "Error rendering prompt"
             code = INVALID_PARAMS if isinstance(error, ChatNotFoundError | InvalidRequestError) else INTERNAL_ERROR
             raise MCPError(code, error.message) from None
-        transcript = history_markdown(history)
         return (
             "Summarize this conversation with Gloo AI: the questions asked, the key points of each answer with "
             "their numbered sources, and the open follow-ups. To ask more, use continue_chat with its chat_id.\n\n"
-            f"{transcript}"
+            f"{history_markdown(history)}"
         )
 
     return server

@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from gloo_mcp.simulator.completions import completions, grounded_completions, models
 from gloo_mcp.simulator.content import PUBLISHERS, answer_for, sources_for, suggestions_for
 from gloo_mcp.simulator.state import Endpoint, Fault, SimChat, SimulatorState
 
@@ -93,12 +94,25 @@ def _endpoint(name: Endpoint, handler: Handler, state: SimulatorState) -> Callab
                 raise
         if fault is not None and not fault.after_processing and (fault.status or fault.malformed or fault.drop):
             return _fault_response(fault)
+        request.state.fault = fault  # for faults a handler plays out itself (mid-stream errors)
         response = await handler(request, state)
         if fault is not None and fault.after_processing:
             return _fault_response(fault)
         return response
 
     return route
+
+
+def _authorized(handler: Handler) -> Handler:
+    """The V2 endpoints answer a missing or bad bearer with the V2 error envelope."""
+
+    async def checked(request: Request, state: SimulatorState) -> Response:
+        if _bearer(request, state) is not None:
+            envelope = {"type": "authentication_error", "name": "UNAUTHORIZED", "fault": "client", "retryable": False}
+            return _json({"error": {**envelope, "message": "Invalid or expired token"}}, 401)
+        return await handler(request, state)
+
+    return checked
 
 
 def _bearer(request: Request, state: SimulatorState) -> Response | None:
@@ -283,7 +297,14 @@ async def _about(request: Request) -> Response:
             "simulator": True,
             "name": "gloo-mcp Gloo simulator",
             "notice": "A local stand-in for the Gloo AI API, for tests and demos. Its answers are not from Gloo.",
-            "endpoints": ["POST /oauth2/token", "POST /ai/v1/message", "GET /ai/v1/chat"],
+            "endpoints": [
+                "POST /oauth2/token",
+                "POST /ai/v1/message",
+                "GET /ai/v1/chat",
+                "POST /ai/v2/chat/completions",
+                "POST /ai/v2/chat/completions/grounded",
+                "GET /platform/v2/models",
+            ],
         }
     )
 
@@ -297,6 +318,13 @@ def create_app(state: SimulatorState | None = None) -> Starlette:
             Route("/oauth2/token", _endpoint("token", _token, sim), methods=["POST"]),
             Route("/ai/v1/message", _endpoint("message", _message, sim), methods=["POST"]),
             Route("/ai/v1/chat", _endpoint("chat", _chat, sim), methods=["GET"]),
+            Route("/ai/v2/chat/completions", _endpoint("completions", _authorized(completions), sim), methods=["POST"]),
+            Route(
+                "/ai/v2/chat/completions/grounded",
+                _endpoint("completions", _authorized(grounded_completions), sim),
+                methods=["POST"],
+            ),
+            Route("/platform/v2/models", _endpoint("models", models, sim), methods=["GET"]),
         ]
     )
     app.state.sim = sim

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 __all__ = ["Endpoint", "Fault", "SimChat", "SimulatorState", "parse_fault_spec"]
 
-Endpoint = Literal["token", "message", "chat"]
+Endpoint = Literal["token", "message", "chat", "completions", "models"]
 
 _ID_NAMESPACE = uuid.UUID("5f0c3d5e-6a43-4d8e-9a61-0d1e2f3a4b5c")
 
@@ -25,7 +25,8 @@ class Fault:
     ``status`` answers with that status (and ``headers``, ``body``); ``after_processing``
     records the message first, like a server that failed after doing the work;
     ``malformed`` answers 200 with ``body`` (default: broken JSON); ``drop`` cuts the
-    connection mid-body; ``delay`` waits first.
+    connection mid-body; ``delay`` waits first; ``mid_stream_error`` (Completions V2)
+    starts a streamed answer, then ends it with an in-band error event.
     """
 
     status: int | None = None
@@ -35,9 +36,16 @@ class Fault:
     after_processing: bool = False
     malformed: bool = False
     drop: bool = False
+    mid_stream_error: bool = False
 
 
-_ENDPOINTS: dict[str, Endpoint] = {"token": "token", "message": "message", "chat": "chat"}
+_ENDPOINTS: dict[str, Endpoint] = {
+    "token": "token",
+    "message": "message",
+    "chat": "chat",
+    "completions": "completions",
+    "models": "models",
+}
 
 
 def _parse_fault(word: str) -> Fault:
@@ -45,6 +53,8 @@ def _parse_fault(word: str) -> Fault:
         return Fault(drop=True)
     if word == "malformed":
         return Fault(malformed=True)
+    if word == "midstream":
+        return Fault(mid_stream_error=True)
     if word.startswith("slow:"):
         return Fault(delay=float(word[5:]))
     if word.endswith("after"):
@@ -63,12 +73,12 @@ def parse_fault_spec(spec: str) -> tuple[Endpoint, list[Fault]]:
     name, _, words = spec.partition("=")
     endpoint = _ENDPOINTS.get(name.strip())
     if endpoint is None or not words.strip():
-        raise ValueError(f"expected token|message|chat=FAULT[,FAULT…], not {spec!r}")
+        raise ValueError(f"expected token|message|chat|completions|models=FAULT[,FAULT…], not {spec!r}")
     try:
         return endpoint, [_parse_fault(w.strip()) for w in words.split(",")]
     except ValueError:
         raise ValueError(
-            f"faults in {spec!r} must be a status, 429:SECONDS, STATUSafter, drop, malformed or slow:SECONDS"
+            f"faults in {spec!r} must be a status, 429:SECONDS, STATUSafter, drop, malformed, midstream or slow:SECONDS"
         ) from None
 
 
@@ -94,6 +104,8 @@ class SimulatorState:
     token_lifetime: float = 3600.0
     latency: float = 0.0
     """Seconds Gloo "thinks" before each answer (message and chat reads; the token endpoint stays fast)."""
+    chunk_delay: float = 0.0
+    """Seconds between the chunks of a streamed Completions V2 answer."""
     clock: Callable[[], float] = time.time
     tokens: dict[str, float] = field(default_factory=dict)
     chats: dict[str, SimChat] = field(default_factory=dict)

@@ -1,0 +1,125 @@
+"""What every tool call shares: the one GlooClient, the conversation store and the chosen backend.
+
+Nothing here is built at start-up: the client (httpx2's transport and the TLS trust
+store, ~60 ms) and the store are made on first use or by :meth:`AppState.warm_up` once
+the host's start-up exchange is over, so a host gets its tools list as fast as from a
+bare MCP server (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import anyio
+
+from gloo_mcp.config import Settings
+from gloo_mcp.errors import GlooError, StoreError
+
+if TYPE_CHECKING:
+    import httpx2
+
+    from gloo_mcp.backends import ChatBackend
+    from gloo_mcp.client import GlooClient
+    from gloo_mcp.models import ModelInfo
+    from gloo_mcp.retry import RetryPolicy
+    from gloo_mcp.store import ConversationStore
+
+__all__ = ["MODELS_TTL", "AppState"]
+
+logger = logging.getLogger(__name__)
+
+MODELS_TTL = 300.0
+"""Seconds the model catalogue is reused before it is fetched again."""
+
+
+class AppState:
+    """One per server; the lifespan closes what it opened, and it reopens on the next use."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+        startup_error: GlooError | None = None,
+    ) -> None:
+        self.settings = settings
+        self._transport = transport
+        self._retry = retry
+        self.startup_error = startup_error
+        self._client: GlooClient | None = None
+        self._store: ConversationStore | None = None
+        self._store_error: StoreError | None = None
+        self._backend: ChatBackend | None = None
+        self._models: tuple[float, list[ModelInfo]] | None = None
+        self._opening = anyio.Lock()
+
+    def ready_client(self) -> GlooClient:
+        """The client, or the configuration error that every call must report instead."""
+        if self.startup_error is not None:
+            raise self.startup_error
+        if self._client is None:  # no await between the check and the assignment: one client, ever
+            from gloo_mcp.client import GlooClient
+
+            self._client = GlooClient.open(self.settings, self._transport, retry=self._retry)
+        return self._client
+
+    async def store(self) -> ConversationStore:
+        """The conversation store, opened once; raises the StoreError that prevented it."""
+        async with self._opening:
+            if self._store is None:
+                from gloo_mcp.store import open_store
+
+                try:
+                    self._store = await open_store(self.settings.resolved_store_url)
+                    self._store_error = None
+                except StoreError as error:
+                    self._store_error = error
+                    raise
+            return self._store
+
+    async def backend(self) -> ChatBackend:
+        """The backend GLOO_BACKEND names. The Message API works without a store; Completions V2 needs one."""
+        client = self.ready_client()
+        if self._backend is not None:
+            return self._backend
+        from gloo_mcp.backends import CompletionsBackend, MessageBackend
+
+        if self.settings.backend == "completions":
+            self._backend = CompletionsBackend(client, await self.store())
+        else:
+            try:
+                store: ConversationStore | None = await self.store()
+            except StoreError as error:
+                logger.warning("conversations will not be indexed for list_chats: %s", error.message)
+                store = None
+            self._backend = MessageBackend(client, store)
+        return self._backend
+
+    async def models(self) -> list[ModelInfo]:
+        """Gloo's model catalogue, fetched at most every MODELS_TTL seconds."""
+        now = anyio.current_time()
+        if self._models is not None and now - self._models[0] < MODELS_TTL:
+            return self._models[1]
+        from gloo_mcp.completions import list_models
+
+        if self.startup_error is not None:
+            raise self.startup_error
+        models = await list_models(self.ready_client())
+        self._models = (now, models)
+        return models
+
+    async def warm_up(self, delay: float) -> None:
+        """After ``delay`` s (hosts list tools right after spawning), build the client while idle."""
+        await anyio.sleep(delay)
+        if self.startup_error is None:
+            self.ready_client()
+
+    async def aclose(self) -> None:
+        client, store = self._client, self._store
+        self._client = self._store = self._backend = None
+        if client is not None:
+            await client.aclose()
+        if store is not None:
+            await store.aclose()

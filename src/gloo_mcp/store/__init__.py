@@ -1,0 +1,83 @@
+"""gloo-mcp's own record of conversations: an index on every backend, the whole history on Completions V2.
+
+Gloo has no endpoint that lists chats, and Completions V2 keeps no history at all, so
+gloo-mcp keeps both itself, behind :class:`ConversationStore`. SQLite (a file in the
+user's data directory) is the default; a ``postgresql://`` URL lets several replicas share
+one store. Both keep a turn's messages in one transaction, numbered in order, so two
+processes writing at once neither lose nor interleave turns.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from gloo_mcp.models import ChatMessage, ChatSummary
+
+__all__ = ["ConversationStore", "decode_cursor", "describe_url", "encode_cursor", "open_store"]
+
+
+class ConversationStore(Protocol):
+    async def record_turn(
+        self, chat_id: str, *, backend: str, title: str, at: datetime, messages: Sequence[ChatMessage] = ()
+    ) -> None:
+        """Create the chat if new (else mark it updated at ``at``) and append ``messages``, atomically."""
+        ...
+
+    async def chat(self, chat_id: str) -> ChatSummary | None: ...
+
+    async def messages(self, chat_id: str) -> list[ChatMessage]:
+        """The chat's messages in the order they were recorded."""
+        ...
+
+    async def list_chats(
+        self, *, text: str | None, limit: int, cursor: str | None
+    ) -> tuple[list[ChatSummary], str | None]:
+        """Most recently updated first; ``text`` matches the title (case-insensitive) or the exact id."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+def encode_cursor(summary: ChatSummary) -> str:
+    raw = json.dumps([summary.updated_at.isoformat(), summary.chat_id])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    """(updated_at ISO, chat_id) of the last chat on the previous page; ValueError if it is not ours."""
+    padded = cursor + "=" * (-len(cursor) % 4)
+    value = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
+        raise ValueError("not a list_chats cursor")
+    updated_at, chat_id = value
+    datetime.fromisoformat(updated_at)
+    return updated_at, chat_id
+
+
+def describe_url(url: str) -> str:
+    """The store URL without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.scheme.startswith("sqlite"):
+        return url
+    host = parts.hostname or "localhost"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+async def open_store(url: str) -> ConversationStore:
+    """The store ``url`` names, schema created if missing. Raises StoreError with a usable sentence."""
+    store: ConversationStore
+    if url.startswith("sqlite:///"):
+        from gloo_mcp.store.sqlite import SQLiteStore
+
+        store = await SQLiteStore.open(url.removeprefix("sqlite:///"))
+    else:
+        from gloo_mcp.store.postgres import PostgresStore
+
+        store = await PostgresStore.open(url)
+    return store

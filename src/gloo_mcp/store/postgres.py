@@ -1,0 +1,183 @@
+"""The shared store: PostgreSQL, so several gloo-mcp replicas behind one endpoint see the same conversations.
+
+A turn is one transaction: the chat row is upserted first, which locks it until commit,
+so concurrent turns on one chat are numbered one after the other, never on top of each
+other. One connection per process, used one statement group at a time; it is reopened
+once if the server dropped it. Needs ``pip install 'gloo-mcp[postgres]'`` (psycopg 3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Self
+
+import anyio
+
+from gloo_mcp.errors import StoreError
+from gloo_mcp.models import ChatMessage, ChatSummary
+from gloo_mcp.store import decode_cursor, describe_url, encode_cursor
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = ["PostgresStore"]
+
+_SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS gloo_mcp_chats (
+        chat_id    TEXT PRIMARY KEY,
+        title      TEXT NOT NULL,
+        backend    TEXT NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS gloo_mcp_chats_by_update ON gloo_mcp_chats (updated_at DESC, chat_id DESC)",
+    """CREATE TABLE IF NOT EXISTS gloo_mcp_messages (
+        chat_id  TEXT NOT NULL REFERENCES gloo_mcp_chats (chat_id),
+        position INTEGER NOT NULL,
+        body     JSONB NOT NULL,
+        PRIMARY KEY (chat_id, position)
+    )""",
+]
+
+
+def _summary(row: tuple[Any, ...]) -> ChatSummary:
+    chat_id, title, backend, created_at, updated_at = row
+    return ChatSummary(chat_id=chat_id, title=title, backend=backend, created_at=created_at, updated_at=updated_at)
+
+
+class PostgresStore:
+    def __init__(self, url: str, connection: psycopg.AsyncConnection[Any]) -> None:
+        self._url = url
+        self._connection = connection
+        self._lock = anyio.Lock()
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({describe_url(self._url)!r})"
+
+    @classmethod
+    async def open(cls, url: str) -> Self:
+        connection = await cls._connect(url)
+        try:
+            async with connection.transaction():
+                for statement in _SCHEMA:
+                    await connection.execute(statement)
+        except Exception as exc:
+            await connection.close()
+            raise cls._failure(url, exc) from None
+        return cls(url, connection)
+
+    @staticmethod
+    async def _connect(url: str) -> psycopg.AsyncConnection[Any]:
+        try:
+            import psycopg
+        except ImportError:
+            raise StoreError(
+                "GLOO_STORE_URL names PostgreSQL, but psycopg is not installed; run pip install 'gloo-mcp[postgres]'."
+            ) from None
+        try:
+            return await psycopg.AsyncConnection.connect(
+                url.replace("postgres://", "postgresql://", 1), autocommit=True
+            )
+        except psycopg.Error as exc:
+            raise PostgresStore._failure(url, exc) from None
+
+    @staticmethod
+    def _failure(url: str, exc: Exception) -> StoreError:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return StoreError(f"The conversation store {describe_url(url)} failed ({reason}); check GLOO_STORE_URL.")
+
+    async def _run(self, work: Any) -> Any:
+        """Run ``work(connection)``, reconnecting once if the server dropped the connection."""
+        import psycopg
+
+        async with self._lock:
+            for attempt in (1, 2):
+                try:
+                    return await work(self._connection)
+                except psycopg.OperationalError as exc:
+                    if attempt == 2 or not self._connection.closed:
+                        raise self._failure(self._url, exc) from None
+                    self._connection = await self._connect(self._url)
+                except psycopg.Error as exc:
+                    raise self._failure(self._url, exc) from None
+        raise AssertionError("unreachable")
+
+    async def record_turn(
+        self, chat_id: str, *, backend: str, title: str, at: datetime, messages: Sequence[ChatMessage] = ()
+    ) -> None:
+        bodies = [message.model_dump_json() for message in messages]
+
+        async def write(db: psycopg.AsyncConnection[Any]) -> None:
+            async with db.transaction():
+                await db.execute(
+                    "INSERT INTO gloo_mcp_chats (chat_id, title, backend, created_at, updated_at) "
+                    "VALUES (%s, %s, %s, %s, %s) "
+                    "ON CONFLICT (chat_id) DO UPDATE SET updated_at = GREATEST(gloo_mcp_chats.updated_at, "
+                    "excluded.updated_at)",
+                    (chat_id, title, backend, at, at),
+                )
+                cursor = await db.execute(
+                    "SELECT COALESCE(MAX(position), -1) FROM gloo_mcp_messages WHERE chat_id = %s", (chat_id,)
+                )
+                row = await cursor.fetchone()
+                last = row[0] if row else -1
+                for offset, body in enumerate(bodies):
+                    await db.execute(
+                        "INSERT INTO gloo_mcp_messages (chat_id, position, body) VALUES (%s, %s, %s)",
+                        (chat_id, last + 1 + offset, body),
+                    )
+
+        await self._run(write)
+
+    async def chat(self, chat_id: str) -> ChatSummary | None:
+        async def read(db: psycopg.AsyncConnection[Any]) -> ChatSummary | None:
+            cursor = await db.execute(
+                "SELECT chat_id, title, backend, created_at, updated_at FROM gloo_mcp_chats WHERE chat_id = %s",
+                (chat_id,),
+            )
+            row = await cursor.fetchone()
+            return None if row is None else _summary(row)
+
+        result: ChatSummary | None = await self._run(read)
+        return result
+
+    async def messages(self, chat_id: str) -> list[ChatMessage]:
+        async def read(db: psycopg.AsyncConnection[Any]) -> list[ChatMessage]:
+            cursor = await db.execute(
+                "SELECT body FROM gloo_mcp_messages WHERE chat_id = %s ORDER BY position", (chat_id,)
+            )
+            return [ChatMessage.model_validate(row[0]) for row in await cursor.fetchall()]
+
+        result: list[ChatMessage] = await self._run(read)
+        return result
+
+    async def list_chats(
+        self, *, text: str | None, limit: int, cursor: str | None
+    ) -> tuple[list[ChatSummary], str | None]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if text:
+            escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            clauses.append("(title ILIKE %s OR chat_id = %s)")
+            params += [f"%{escaped}%", text]
+        if cursor:
+            updated_at, last_id = decode_cursor(cursor)
+            clauses.append("(updated_at, chat_id) < (%s::timestamptz, %s)")
+            params += [updated_at, last_id]
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        query = (
+            f"SELECT chat_id, title, backend, created_at, updated_at FROM gloo_mcp_chats {where} "
+            "ORDER BY updated_at DESC, chat_id DESC LIMIT %s"
+        )
+
+        async def read(db: psycopg.AsyncConnection[Any]) -> list[ChatSummary]:
+            rows = await (await db.execute(query, (*params, limit + 1))).fetchall()
+            return [_summary(row) for row in rows]
+
+        rows: list[ChatSummary] = await self._run(read)
+        page = rows[:limit]
+        return page, (encode_cursor(page[-1]) if len(rows) > limit else None)
+
+    async def aclose(self) -> None:
+        await self._connection.close()

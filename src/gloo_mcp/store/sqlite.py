@@ -1,0 +1,169 @@
+"""The embedded default store: one SQLite file, safe for several processes on one machine.
+
+WAL journaling lets readers run beside a writer; ``BEGIN IMMEDIATE`` takes the write
+lock before a turn's position is read, so two processes appending to one chat at once
+are serialised instead of colliding; ``busy_timeout`` makes the loser wait, not fail.
+SQLite calls block, so they run on a worker thread, one at a time per process.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Self, TypeVar
+
+import anyio
+
+from gloo_mcp.errors import StoreError
+from gloo_mcp.models import ChatMessage, ChatSummary
+from gloo_mcp.store import decode_cursor, encode_cursor
+
+__all__ = ["SQLiteStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS chats (
+    chat_id    TEXT PRIMARY KEY,
+    title      TEXT NOT NULL,
+    backend    TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chats_by_update ON chats (updated_at DESC, chat_id DESC);
+CREATE TABLE IF NOT EXISTS messages (
+    chat_id  TEXT NOT NULL REFERENCES chats (chat_id),
+    position INTEGER NOT NULL,
+    body     TEXT NOT NULL,
+    PRIMARY KEY (chat_id, position)
+);
+"""
+
+_T = TypeVar("_T")
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _summary(row: sqlite3.Row) -> ChatSummary:
+    return ChatSummary(
+        chat_id=row["chat_id"],
+        title=row["title"],
+        backend=row["backend"],
+        created_at=datetime.fromisoformat(row["created_at"]),
+        updated_at=datetime.fromisoformat(row["updated_at"]),
+    )
+
+
+class SQLiteStore:
+    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
+        self._path = path
+        self._connection = connection
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self._path)!r})"
+
+    @classmethod
+    async def open(cls, path: str) -> Self:
+        location = Path(path)
+
+        def connect() -> sqlite3.Connection:
+            location.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(location, timeout=30, isolation_level=None, check_same_thread=False)
+            connection.row_factory = sqlite3.Row
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA busy_timeout=30000")
+            connection.execute("PRAGMA foreign_keys=ON")
+            connection.executescript(_SCHEMA)
+            return connection
+
+        try:
+            connection = await anyio.to_thread.run_sync(connect)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(
+                f"Could not open the conversation store sqlite:///{location} ({exc}); check GLOO_STORE_URL and that "
+                "the directory is writable."
+            ) from None
+        return cls(location, connection)
+
+    async def _run(self, work: Any, *args: Any) -> Any:
+        def locked() -> Any:
+            with self._lock:
+                return work(self._connection, *args)
+
+        try:
+            return await anyio.to_thread.run_sync(locked)
+        except sqlite3.Error as exc:
+            raise StoreError(f"The conversation store sqlite:///{self._path} failed ({exc}); try again.") from None
+
+    async def record_turn(
+        self, chat_id: str, *, backend: str, title: str, at: datetime, messages: Sequence[ChatMessage] = ()
+    ) -> None:
+        stamp = at.isoformat()
+        bodies = [message.model_dump_json() for message in messages]
+
+        def write(db: sqlite3.Connection) -> None:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute(
+                    "INSERT INTO chats (chat_id, title, backend, created_at, updated_at) VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT (chat_id) DO UPDATE SET updated_at = excluded.updated_at",
+                    (chat_id, title, backend, stamp, stamp),
+                )
+                (last,) = db.execute(
+                    "SELECT COALESCE(MAX(position), -1) FROM messages WHERE chat_id = ?", (chat_id,)
+                ).fetchone()
+                db.executemany(
+                    "INSERT INTO messages (chat_id, position, body) VALUES (?, ?, ?)",
+                    [(chat_id, last + 1 + i, body) for i, body in enumerate(bodies)],
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+        await self._run(write)
+
+    async def chat(self, chat_id: str) -> ChatSummary | None:
+        def read(db: sqlite3.Connection) -> ChatSummary | None:
+            row = db.execute("SELECT * FROM chats WHERE chat_id = ?", (chat_id,)).fetchone()
+            return None if row is None else _summary(row)
+
+        result: ChatSummary | None = await self._run(read)
+        return result
+
+    async def messages(self, chat_id: str) -> list[ChatMessage]:
+        def read(db: sqlite3.Connection) -> list[str]:
+            rows = db.execute("SELECT body FROM messages WHERE chat_id = ? ORDER BY position", (chat_id,))
+            return [row["body"] for row in rows]
+
+        bodies: list[str] = await self._run(read)
+        return [ChatMessage.model_validate_json(body) for body in bodies]
+
+    async def list_chats(
+        self, *, text: str | None, limit: int, cursor: str | None
+    ) -> tuple[list[ChatSummary], str | None]:
+        clauses, params = [], []
+        if text:
+            clauses.append("(title LIKE ? ESCAPE '\\' OR chat_id = ?)")
+            params += [_like(text), text]
+        if cursor:
+            updated_at, chat_id = decode_cursor(cursor)
+            clauses.append("(updated_at < ? OR (updated_at = ? AND chat_id < ?))")
+            params += [updated_at, updated_at, chat_id]
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        query = f"SELECT * FROM chats {where} ORDER BY updated_at DESC, chat_id DESC LIMIT ?"
+
+        def read(db: sqlite3.Connection) -> list[ChatSummary]:
+            return [_summary(row) for row in db.execute(query, (*params, limit + 1))]
+
+        rows: list[ChatSummary] = await self._run(read)
+        page = rows[:limit]
+        return page, (encode_cursor(page[-1]) if len(rows) > limit else None)
+
+    async def aclose(self) -> None:
+        await self._run(lambda db: db.close())
