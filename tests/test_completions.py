@@ -1,0 +1,243 @@
+"""The tools on Completions V2 (GLOO_BACKEND=completions): gloo-mcp keeps the conversation, Gloo streams the answer."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+from mcp_types import TextContent
+
+from gloo_mcp.render import NO_SUGGESTIONS
+from gloo_mcp.server import build_server
+from gloo_mcp.simulator import SimulatorState, running_simulator
+from gloo_mcp.simulator.content import SIMULATOR_NOTICE
+from gloo_mcp.simulator.state import Fault
+from tests.conftest import mcp_session, sim_settings
+
+ERAS = pytest.mark.parametrize("mode", ["auto", "legacy"])
+
+
+def text(result: Any) -> str:
+    return "\n".join(c.text for c in result.content if isinstance(c, TextContent))
+
+
+def completions_session(sim: SimulatorState, **overrides: Any) -> Any:
+    return mcp_session(sim, backend="completions", **overrides)
+
+
+async def ask(client: Client, query: str, **arguments: Any) -> dict[str, Any]:
+    result = await client.call_tool("send_message", {"query": query, **arguments})
+    assert not result.is_error, text(result)
+    assert result.structured_content is not None
+    return result.structured_content
+
+
+@ERAS
+async def test_send_continue_and_history_form_one_conversation_kept_by_gloo_mcp(sim: SimulatorState, mode: str) -> None:
+    async with completions_session(sim, mode=mode) as client:
+        first = await ask(client, "How do I find meaning?")
+        second = await client.call_tool("continue_chat", {"chat_id": first["chat_id"], "query": "Say more."})
+        history = await client.call_tool("get_chat_history", {"chat_id": first["chat_id"]})
+    assert first["chat_id"].startswith("gm-") and first["answer"].startswith(SIMULATOR_NOTICE)
+    assert first["suggestions"] == [] and NO_SUGGESTIONS in text(second)
+    assert not second.is_error and second.structured_content is not None
+    assert "Following up (question 2)" in second.structured_content["answer"]  # Gloo got the whole conversation
+    assert not history.is_error and history.structured_content is not None
+    messages = history.structured_content["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
+    assert [m["content"] for m in messages[::2]] == ["How do I find meaning?", "Say more."]
+    assert history.structured_content["title"] == "How do I find meaning?"
+    assert sim.requests["completions"] == 2 and sim.requests["message"] == 0 and not sim.chats
+
+
+async def test_publishers_ground_the_answer_and_citations_become_sources(sim: SimulatorState) -> None:
+    async with completions_session(sim) as client:
+        reply = await ask(client, "What is hope?", publishers=["Example Press"], sources_limit=2)
+    assert len(reply["sources"]) == 2
+    assert {s["publisher"] for s in reply["sources"]} == {"Example Press"}
+    assert all(s["url"].startswith("https://example.org/") and s["title"] and s["snippet"] for s in reply["sources"])
+
+
+async def test_history_survives_a_server_restart(sim: SimulatorState) -> None:
+    async with completions_session(sim) as client:
+        chat_id = (await ask(client, "Remember this question"))["chat_id"]
+    async with completions_session(sim) as restarted:
+        history = await restarted.call_tool("get_chat_history", {"chat_id": chat_id})
+        more = await restarted.call_tool("continue_chat", {"chat_id": chat_id, "query": "Still there?"})
+    assert history.structured_content is not None and len(history.structured_content["messages"]) == 2
+    assert not more.is_error and "Following up (question 2)" in more.structured_content["answer"]  # type: ignore[index]
+
+
+async def test_streamed_answer_arrives_as_progress_that_adds_up_to_the_reply(sim: SimulatorState) -> None:
+    pieces: list[str] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        pieces.append(message or "")
+
+    async with completions_session(sim, heartbeat_interval=30) as client:
+        result = await client.call_tool("send_message", {"query": "Stream it"}, progress_callback=on_progress)
+    assert result.structured_content is not None
+    assert len(pieces) > 3 and "".join(pieces) == result.structured_content["answer"]
+
+
+async def test_a_mid_stream_error_is_a_clean_tool_error_and_records_nothing(sim: SimulatorState) -> None:
+    sim.inject("completions", Fault(mid_stream_error=True))
+    async with completions_session(sim) as client:
+        result = await client.call_tool("send_message", {"query": "Fail halfway"})
+        listed = await client.call_tool("list_chats", {})
+    assert result.is_error and result.structured_content is None
+    assert (
+        "stopped mid-answer" in text(result) and "PROVIDER_UNAVAILABLE" in text(result) and "try again" in text(result)
+    )
+    assert sim.requests["completions"] == 1  # a stream that began is not blindly repeated
+    assert listed.structured_content == {"chats": [], "next_cursor": None}
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        ({"model": "gloo-openai-gpt-5-mini", "model_family": "openai"}, "not model and model_family"),
+        ({"model_family": "google", "auto_routing": True}, "not model_family and auto_routing"),
+        ({"auto_routing": False}, "auto_routing=false needs a model or a model_family"),
+        ({"tradition": "not_faith_specific"}, "only for grounded answers"),
+        ({"publishers": ["Example Press", "Sample Ministries"]}, "one publisher at a time"),
+    ],
+)
+async def test_invalid_routing_is_rejected_before_any_request(
+    sim: SimulatorState, arguments: dict[str, Any], expected: str
+) -> None:
+    async with completions_session(sim) as client:
+        result = await client.call_tool("send_message", {"query": "hi", **arguments})
+    assert result.is_error and expected in text(result)
+    assert sim.requests.total() == 0
+
+
+async def test_a_model_family_and_tradition_reach_gloo(sim: SimulatorState) -> None:
+    async with completions_session(sim) as client:
+        reply = await ask(client, "Explain grace", model="gloo-google-gemini-2.5-pro", tradition="catholic")
+    assert reply["answer"].startswith(SIMULATOR_NOTICE)
+    assert sim.requests["completions"] == 1
+
+
+async def test_an_unknown_model_is_gloos_clear_error(sim: SimulatorState) -> None:
+    async with completions_session(sim) as client:
+        result = await client.call_tool("send_message", {"query": "hi", "model": "gloo-nope"})
+    assert result.is_error and "HTTP 400" in text(result) and "Unknown model" in text(result)
+
+
+async def test_routing_options_on_the_message_backend_say_how_to_use_them(sim: SimulatorState) -> None:
+    async with mcp_session(sim) as client:
+        result = await client.call_tool("send_message", {"query": "hi", "model_family": "anthropic"})
+    assert result.is_error and "GLOO_BACKEND=completions" in text(result)
+    assert sim.requests.total() == 0
+
+
+async def test_an_unknown_completions_chat_points_to_list_chats(sim: SimulatorState) -> None:
+    async with completions_session(sim) as client:
+        result = await client.call_tool("continue_chat", {"chat_id": "gm-unknown", "query": "hi"})
+    assert result.is_error and "list_chats" in text(result) and "send_message" in text(result)
+    assert sim.requests.total() == 0
+
+
+async def test_a_completions_chat_read_on_the_message_backend_says_which_backend_holds_it(sim: SimulatorState) -> None:
+    async with completions_session(sim) as client:
+        chat_id = (await ask(client, "Kept locally"))["chat_id"]
+    async with mcp_session(sim) as client:
+        result = await client.call_tool("get_chat_history", {"chat_id": chat_id})
+    assert result.is_error and "GLOO_BACKEND=completions" in text(result)
+
+
+async def test_cancelling_mid_stream_closes_the_stream_and_frees_the_connection() -> None:
+    sim = SimulatorState(chunk_delay=0.15)
+    with running_simulator(sim) as url:
+        server = build_server(sim_settings(sim, base_url=url, backend="completions"))
+        async with Client(server) as client:
+            with anyio.move_on_after(0.5):
+                await client.call_tool("send_message", {"query": "A long streamed answer"})
+            with anyio.fail_after(5):
+                while not sim.aborted["completions"]:  # noqa: ASYNC110 - set on the simulator's thread
+                    await anyio.sleep(0.05)
+            sim.chunk_delay = 0
+            with anyio.fail_after(10):
+                after = await client.call_tool("send_message", {"query": "Next"})
+    assert sim.aborted["completions"] == 1
+    assert not after.is_error
+
+
+@asynccontextmanager
+async def both_backends(sim: SimulatorState) -> AsyncIterator[tuple[Client, Client]]:
+    async with mcp_session(sim) as message, completions_session(sim) as completions:
+        yield message, completions
+
+
+async def test_list_chats_finds_conversations_from_both_backends_newest_first(sim: SimulatorState) -> None:
+    async with both_backends(sim) as (message, completions):
+        old = await ask(message, "An older question about rest")
+        new = await ask(completions, "A newer question about hope")
+        listed = await completions.call_tool("list_chats", {})
+        filtered = await message.call_tool("list_chats", {"query": "REST"})
+    assert listed.structured_content is not None
+    chats = listed.structured_content["chats"]
+    assert [(c["chat_id"], c["backend"]) for c in chats] == [
+        (new["chat_id"], "completions"),
+        (old["chat_id"], "message"),
+    ]
+    assert [c["title"] for c in chats] == ["A newer question about hope", "An older question about rest"]
+    assert [c["chat_id"] for c in filtered.structured_content["chats"]] == [old["chat_id"]]  # type: ignore[index]
+    assert old["chat_id"] in text(listed) and "completions" in text(listed)
+
+
+async def test_list_chats_pages_with_a_cursor(sim: SimulatorState) -> None:
+    async with completions_session(sim) as client:
+        ids = [(await ask(client, f"Question {n}"))["chat_id"] for n in range(5)]
+        seen: list[str] = []
+        cursor: str | None = None
+        for _ in range(5):
+            page = await client.call_tool("list_chats", {"limit": 2, **({"cursor": cursor} if cursor else {})})
+            assert page.structured_content is not None
+            seen += [c["chat_id"] for c in page.structured_content["chats"]]
+            cursor = page.structured_content["next_cursor"]
+            if cursor is None:
+                break
+        bad = await client.call_tool("list_chats", {"cursor": "not-a-cursor"})
+    assert seen == list(reversed(ids))
+    assert bad.is_error and "omit it" in text(bad)
+
+
+async def test_continuing_a_chat_moves_it_to_the_top(sim: SimulatorState) -> None:
+    async with completions_session(sim) as client:
+        first = await ask(client, "First")
+        await ask(client, "Second")
+        await client.call_tool("continue_chat", {"chat_id": first["chat_id"], "query": "Back to the first"})
+        listed = await client.call_tool("list_chats", {})
+    assert listed.structured_content is not None
+    assert listed.structured_content["chats"][0]["chat_id"] == first["chat_id"]
+
+
+async def test_chats_resource_and_chat_id_completion_know_the_conversations(sim: SimulatorState) -> None:
+    from mcp_types import ResourceTemplateReference
+
+    async with completions_session(sim, mode="legacy") as client:
+        reply = await ask(client, "Completion source")
+        index = await client.read_resource("gloo://chats")
+        completion = await client.complete(
+            ResourceTemplateReference(type="ref/resource", uri="gloo://chats/{chat_id}"),
+            {"name": "chat_id", "value": "gm-"},
+        )
+    assert reply["chat_id"] in index.contents[0].text  # type: ignore[union-attr]
+    assert reply["chat_id"] in completion.completion.values
+
+
+async def test_list_models_reads_the_public_catalogue_once_and_filters_by_family(sim: SimulatorState) -> None:
+    async with mcp_session(sim, client_id=None, client_secret=None) as client:  # no credentials needed
+        everything = await client.call_tool("list_models", {})
+        anthropic = await client.call_tool("list_models", {"family": "anthropic"})
+    assert everything.structured_content is not None and anthropic.structured_content is not None
+    ids = [m["id"] for m in everything.structured_content["models"]]
+    assert "gloo-anthropic-claude-sonnet-4.5" in ids and len(ids) == 5
+    assert {m["family"] for m in anthropic.structured_content["models"]} == {"Anthropic"}
+    assert sim.requests["models"] == 1  # cached
