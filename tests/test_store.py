@@ -1,0 +1,168 @@
+"""The conversation store's contract, on SQLite and on a real PostgreSQL server, and under concurrent writers."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import sys
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import anyio
+import pytest
+from mcp import Client, StdioServerParameters
+
+from gloo_mcp.errors import StoreError
+from gloo_mcp.models import ChatMessage
+from gloo_mcp.simulator import SimulatorState, running_simulator
+from gloo_mcp.store import ConversationStore, describe_url, open_store
+from tests.postgres_server import running_postgres
+
+T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    configured = os.environ.get("GLOO_MCP_TEST_POSTGRES_URL")
+    if configured:
+        yield configured
+        return
+    try:
+        with running_postgres(Path(tempfile.mkdtemp(prefix="gloo-mcp-pg-"))) as url:
+            yield url
+    except RuntimeError as reason:
+        pytest.skip(f"no PostgreSQL server could run here: {reason}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store' / 'chats.db'}"
+    base: str = request.getfixturevalue("postgres_url")
+    return _fresh_database(base)
+
+
+def _fresh_database(base: str) -> str:
+    """A database of its own for each test, so tests share the server but not the tables."""
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    return base.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[ConversationStore]:
+    opened = await open_store(store_url)
+    try:
+        yield opened
+    finally:
+        await opened.aclose()
+
+
+def turn(n: int) -> list[ChatMessage]:
+    return [
+        ChatMessage(role="user", content=f"question {n}", query_id=f"q{n}"),
+        ChatMessage(role="assistant", content=f"answer {n}", query_id=f"q{n}", suggestions=[]),
+    ]
+
+
+async def test_a_turn_is_recorded_with_its_messages_in_order(store: ConversationStore) -> None:
+    await store.record_turn("gm-1", backend="completions", title="First question", at=T0, messages=turn(1))
+    await store.record_turn(
+        "gm-1", backend="completions", title="ignored", at=T0 + timedelta(minutes=5), messages=turn(2)
+    )
+    chat = await store.chat("gm-1")
+    messages = await store.messages("gm-1")
+    assert chat is not None and chat.title == "First question" and chat.backend == "completions"
+    assert chat.created_at == T0 and chat.updated_at == T0 + timedelta(minutes=5)
+    assert [m.content for m in messages] == ["question 1", "answer 1", "question 2", "answer 2"]
+    assert await store.chat("gm-unknown") is None and await store.messages("gm-unknown") == []
+
+
+async def test_chats_list_newest_first_filtered_and_paged(store: ConversationStore) -> None:
+    for n in range(5):
+        await store.record_turn(f"c{n}", backend="message", title=f"About topic {n} 100%_sure", at=T0 + timedelta(n))
+    page, cursor = await store.list_chats(text=None, limit=2, cursor=None)
+    rest, end = await store.list_chats(text=None, limit=10, cursor=cursor)
+    assert [c.chat_id for c in page] == ["c4", "c3"] and cursor is not None
+    assert [c.chat_id for c in rest] == ["c2", "c1", "c0"] and end is None
+    by_title, _ = await store.list_chats(text="TOPIC 2", limit=10, cursor=None)
+    by_id, _ = await store.list_chats(text="c3", limit=10, cursor=None)
+    wildcard, _ = await store.list_chats(text="%_", limit=10, cursor=None)  # matched literally, not as a pattern
+    assert [c.chat_id for c in by_title] == ["c2"] and [c.chat_id for c in by_id] == ["c3"]
+    assert len(wildcard) == 5
+    none, _ = await store.list_chats(text="_x%", limit=10, cursor=None)
+    assert none == []
+
+
+async def test_concurrent_turns_on_one_chat_are_all_kept_in_whole_pairs(store: ConversationStore) -> None:
+    async with anyio.create_task_group() as group:
+        for n in range(20):
+            group.start_soon(
+                lambda n=n: store.record_turn("gm-busy", backend="completions", title="t", at=T0, messages=turn(n))
+            )
+    messages = await store.messages("gm-busy")
+    assert len(messages) == 40
+    pairs = [(messages[i].query_id, messages[i + 1].query_id) for i in range(0, 40, 2)]
+    assert all(q == a for q, a in pairs) and len({q for q, _ in pairs}) == 20
+
+
+async def test_an_unwritable_sqlite_location_is_a_store_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(StoreError) as raised:
+        await open_store(f"sqlite:///{blocker / 'chats.db'}")
+    assert "GLOO_STORE_URL" in raised.value.message
+
+
+async def test_an_unreachable_postgresql_is_a_store_error_without_the_password() -> None:
+    with pytest.raises(StoreError) as raised:
+        await open_store("postgresql://gloo:hunter2secret@127.0.0.1:9/db")
+    assert "hunter2secret" not in raised.value.message and "127.0.0.1:9" in raised.value.message
+    assert describe_url("postgresql://u:pw@db.example:5432/x") == "postgresql://db.example:5432/x"
+
+
+# --- two server processes, one store ----------------------------------------------------
+
+
+async def _hammer(url: str, store_url: str, sim: SimulatorState, chat_id: str, label: str, turns: int) -> None:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "GLOO_BASE_URL": url,
+        "GLOO_API_KEY": sim.api_key,
+        "GLOO_BACKEND": "completions",
+        "GLOO_STORE_URL": store_url,
+    }
+    params = StdioServerParameters(command=sys.executable, args=["-m", "gloo_mcp"], env=env)
+    async with Client(params) as client:
+        for n in range(turns):
+            result = await client.call_tool("continue_chat", {"chat_id": chat_id, "query": f"{label} {n}"})
+            assert not result.is_error, result.content
+            fresh = await client.call_tool("send_message", {"query": f"{label} new {n}"})
+            assert not fresh.is_error, fresh.content
+
+
+async def test_two_server_processes_writing_one_store_lose_no_turns(store_url: str) -> None:
+    sim, turns = SimulatorState(), 8
+    seed = await open_store(store_url)
+    await seed.record_turn("gm-shared", backend="completions", title="Shared", at=datetime.now(UTC), messages=turn(0))
+    with running_simulator(sim) as url:
+        async with anyio.create_task_group() as group:
+            for label in ("alpha", "beta"):
+                group.start_soon(_hammer, url, store_url, sim, "gm-shared", label, turns)
+    messages = await seed.messages("gm-shared")
+    chats, _ = await seed.list_chats(text=None, limit=100, cursor=None)
+    await seed.aclose()
+    questions = [m.content for m in messages if m.role == "user"]
+    assert len(messages) == 2 + 2 * 2 * turns
+    assert [m.role for m in messages] == ["user", "assistant"] * (1 + 2 * turns)  # whole turns, never interleaved
+    assert sorted(questions[1:]) == sorted(f"{label} {n}" for label in ("alpha", "beta") for n in range(turns))
+    assert len(chats) == 1 + 2 * turns
+    if store_url.startswith("sqlite:///"):
+        with sqlite3.connect(store_url.removeprefix("sqlite:///")) as db:
+            assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
