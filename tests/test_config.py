@@ -75,12 +75,30 @@ def test_plain_http_is_allowed_on_loopback(url: str) -> None:
         ({"GLOO_ENABLE_SUGGESTIONS": "perhaps"}, "GLOO_ENABLE_SUGGESTIONS"),
         ({"GLOO_MCP_LOG_LEVEL": "LOUD"}, "GLOO_MCP_LOG_LEVEL"),
         ({"GLOO_BASE_URL": "ftp://x"}, "GLOO_BASE_URL"),
+        ({"GLOO_BACKEND": "v3"}, "GLOO_BACKEND"),
+        ({"GLOO_STORE_URL": "mysql://db/x"}, "GLOO_STORE_URL"),
+        ({"GLOO_MCP_AUTH_TOKEN": "short"}, "GLOO_MCP_AUTH_TOKEN"),
     ],
 )
 def test_invalid_values_name_the_variable(env: dict[str, str], variable: str) -> None:
     with pytest.raises(ConfigurationError) as caught:
         load_settings(env, env_file=NO_FILE)
     assert str(caught.value).startswith(variable)
+
+
+def test_backend_and_store_are_read_and_the_store_defaults_to_the_user_data_directory(tmp_path: Path) -> None:
+    default = load_settings({}, env_file=NO_FILE)
+    chosen = load_settings(
+        {"GLOO_BACKEND": "Completions", "GLOO_STORE_URL": f"sqlite:///{tmp_path}/x.db"}, env_file=NO_FILE
+    )
+    assert default.backend == "message" and default.resolved_store_url.endswith("/gloo-mcp/chats.db")
+    assert default.resolved_store_url.startswith("sqlite:///")
+    assert chosen.backend == "completions" and chosen.resolved_store_url == f"sqlite:///{tmp_path}/x.db"
+
+
+def test_a_postgresql_password_is_masked_in_the_settings_repr() -> None:
+    settings = load_settings({"GLOO_STORE_URL": "postgresql://u:pw-789@db/x"}, env_file=NO_FILE)
+    assert "pw-789" not in repr(settings) and settings.resolved_store_url == "postgresql://u:pw-789@db/x"
 
 
 def test_secrets_are_masked_in_the_settings_repr() -> None:
