@@ -61,7 +61,7 @@ def test_check_passes_against_the_simulator_without_creating_a_chat(tmp_path: Pa
         done = run("check", cwd=tmp_path, env={"GLOO_BASE_URL": url, **creds})
     assert done.returncode == 0, done.stdout + done.stderr
     findings = [line.split(":", 1)[0] for line in done.stdout.splitlines()]
-    assert findings == ["ok    configuration", "ok    reachability", "ok    credentials"]
+    assert findings == ["ok    configuration", "ok    reachability", "ok    credentials", "ok    store"]
     assert state.chats == {}
 
 
@@ -73,6 +73,31 @@ def test_check_fails_clearly_on_wrong_credentials(tmp_path: Path) -> None:
     assert "ok    reachability: " in done.stdout
     assert "FAIL  credentials: Gloo's token endpoint refused the client credentials" in done.stdout
     assert "y" not in done.stdout.split("refused", 1)[1].split("(HTTP")[0]
+
+
+@pytest.mark.parametrize("key", ["sim-api-key", "wrong-key"])
+def test_check_on_completions_probes_v2_without_spending_an_answer(tmp_path: Path, key: str) -> None:
+    state = SimulatorState()
+    with running_simulator(state) as url:
+        env = {"GLOO_BASE_URL": url, "GLOO_API_KEY": key, "GLOO_BACKEND": "completions"}
+        done = run("check", cwd=tmp_path, env=env)
+    if key == "sim-api-key":
+        assert done.returncode == 0, done.stdout
+        assert "Completions V2 rejects as empty" in done.stdout and "backend completions" in done.stdout
+    else:
+        assert done.returncode == 1 and "FAIL  credentials: Gloo rejected the credentials (HTTP 401)" in done.stdout
+    assert state.requests["completions"] == 1 and state.requests["message"] == 0
+
+
+def test_check_fails_clearly_when_the_store_cannot_be_opened(tmp_path: Path) -> None:
+    (tmp_path / "blocker").write_text("a file, not a directory")
+    state = SimulatorState()
+    with running_simulator(state) as url:
+        store = f"sqlite:///{tmp_path / 'blocker' / 'chats.db'}"
+        done = run(
+            "check", cwd=tmp_path, env={"GLOO_BASE_URL": url, "GLOO_API_KEY": "sim-api-key", "GLOO_STORE_URL": store}
+        )
+    assert done.returncode == 1 and done.stdout.splitlines()[-1].startswith("FAIL  store: Could not open")
 
 
 def test_check_fails_clearly_when_gloo_cannot_be_reached(tmp_path: Path) -> None:

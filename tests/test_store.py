@@ -166,3 +166,22 @@ async def test_two_server_processes_writing_one_store_lose_no_turns(store_url: s
     if store_url.startswith("sqlite:///"):
         with sqlite3.connect(store_url.removeprefix("sqlite:///")) as db:
             assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+async def test_http_replicas_sharing_postgresql_continue_each_others_conversations(postgres_url: str) -> None:
+    """Two stateless HTTP replicas behind one endpoint: a turn on either continues the same conversation."""
+    from pydantic import SecretStr
+
+    from tests.conftest import sim_settings
+    from tests.test_http import http_client, running_http
+
+    sim = SimulatorState()
+    settings = sim_settings(sim, backend="completions", store_url=SecretStr(_fresh_database(postgres_url)))
+    with running_http(sim, settings=settings) as replica_a, running_http(sim, settings=settings) as replica_b:
+        async with http_client(replica_a) as a:
+            chat_id = (await a.call_tool("send_message", {"query": "Asked on A"})).structured_content["chat_id"]  # type: ignore[index]
+        async with http_client(replica_b) as b:
+            more = await b.call_tool("continue_chat", {"chat_id": chat_id, "query": "Continued on B"})
+            listed = await b.call_tool("list_chats", {})
+    assert not more.is_error and "Following up (question 2)" in more.structured_content["answer"]  # type: ignore[index]
+    assert [c["chat_id"] for c in listed.structured_content["chats"]] == [chat_id]  # type: ignore[index]

@@ -1,4 +1,8 @@
-"""``gloo-mcp check``: is this installation ready to talk to Gloo? One line per finding, no chat created."""
+"""``gloo-mcp check``: is this installation ready to talk to Gloo? One line per finding, no chat created.
+
+Findings: configuration, reachability, credentials (on the configured backend's API),
+and the conversation store (created if missing).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import anyio
 from gloo_mcp.client import GlooClient
 from gloo_mcp.config import Settings, load_settings
 from gloo_mcp.errors import ConfigurationError, GlooError
+from gloo_mcp.store import describe_url, open_store
 
 __all__ = ["run_check"]
 
@@ -15,11 +20,27 @@ def _line(ok: bool, text: str) -> None:
     print(f"{'ok  ' if ok else 'FAIL'}  {text}", flush=True)
 
 
+async def _store(settings: Settings) -> str:
+    """Open (or create) the conversation store and count what it holds."""
+    store = await open_store(settings.resolved_store_url)
+    try:
+        chats, more = await store.list_chats(text=None, limit=1000, cursor=None)
+    finally:
+        await store.aclose()
+    count = f"{len(chats)}{'+' if more else ''}"
+    return f"{describe_url(settings.resolved_store_url)} ({count} conversations; backend {settings.backend})"
+
+
 async def _probe(settings: Settings) -> bool:
-    """Reachability, then credentials: one line each; stops at the first failure."""
+    """Reachability, credentials, then the store: one line each; stops at the first failure."""
     client = GlooClient.open(settings)
     try:
-        for finding, step in (("reachability", client.reach), ("credentials", client.verify_credentials)):
+        steps = (
+            ("reachability", client.reach),
+            ("credentials", client.verify_credentials),
+            ("store", lambda: _store(settings)),
+        )
+        for finding, step in steps:
             try:
                 _line(True, f"{finding}: {await step()}")
             except GlooError as error:

@@ -89,8 +89,9 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="ENDPOINT=FAULT[,FAULT…]",
-        help="script the next requests to token|message|chat: a status (503), 429:SECONDS, 500after "
-        "(fail after recording), drop, malformed, slow:SECONDS; e.g. message=429:2,503,drop",
+        help="script the next requests to token|message|chat|completions|models: a status (503), 429:SECONDS, "
+        "500after (fail after recording), drop, malformed, midstream (V2 in-band error), slow:SECONDS; "
+        "e.g. message=429:2,503,drop",
     )
     return parser
 

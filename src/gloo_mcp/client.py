@@ -24,6 +24,7 @@ from gloo_mcp.errors import (
     BadResponseError,
     ChatNotFoundError,
     GlooError,
+    InvalidRequestError,
     MaybeProcessedError,
     UpstreamTimeoutError,
     UpstreamUnavailableError,
@@ -172,16 +173,24 @@ class GlooClient:
         return f"{self.settings.base_url} answered (HTTP {response.status_code} in {elapsed_ms:.0f} ms)"
 
     async def verify_credentials(self) -> str:
-        """Prove the credentials work on the chat API without creating anything.
+        """Prove the credentials work on the configured backend's API without creating anything.
 
-        Reads a chat id that cannot exist: Gloo's "not found" means it accepted the
-        bearer; a 401 raises AuthenticationError.
+        Message API: read a chat id that cannot exist; Gloo's "not found" means it accepted
+        the bearer. Completions V2: send a request it must reject as invalid (no messages),
+        which costs nothing; "invalid request" means it accepted the bearer. A 401 raises
+        AuthenticationError either way.
         """
-        with contextlib.suppress(ChatNotFoundError):
-            await self.get_chat(_PROBE_CHAT_ID)
+        if self.settings.backend == "completions":
+            with contextlib.suppress(InvalidRequestError):
+                await self.call("POST", "/ai/v2/chat/completions", payload={"messages": [], "auto_routing": True})
+            probe = "a request Completions V2 rejects as empty"
+        else:
+            with contextlib.suppress(ChatNotFoundError):
+                await self.get_chat(_PROBE_CHAT_ID)
+            probe = "a read of a non-existent chat"
         if self.settings.auth_mode == "api_key":
-            return "Gloo accepted the API key (a read of a non-existent chat; nothing was created)"
-        return "Gloo issued a token for the client credentials and accepted it (nothing was created)"
+            return f"Gloo accepted the API key ({probe}; nothing was created)"
+        return f"Gloo issued a token for the client credentials and accepted it ({probe}; nothing was created)"
 
     # --- one request, with deadline, auth refresh and safe retries -------------------
 
