@@ -111,10 +111,14 @@ class AppState:
         return models
 
     async def warm_up(self, delay: float) -> None:
-        """After ``delay`` s (hosts list tools right after spawning), build the client while idle."""
+        """After ``delay`` s (hosts list tools right after spawning), build the client and open the store while idle."""
         await anyio.sleep(delay)
         if self.startup_error is None:
             self.ready_client()
+            try:
+                await self.store()
+            except StoreError as error:  # the first call that needs the store reports it
+                logger.warning("the conversation store could not be opened: %s", error.message)
 
     async def aclose(self) -> None:
         client, store = self._client, self._store

@@ -1,6 +1,6 @@
 """The embedded default store: one SQLite file, safe for several processes on one machine.
 
-WAL journaling lets readers run beside a writer; ``BEGIN IMMEDIATE`` takes the write
+WAL journaling lets readers run beside a writer (and commit without an fsync each); ``BEGIN IMMEDIATE`` takes the write
 lock before a turn's position is read, so two processes appending to one chat at once
 are serialised instead of colliding; ``busy_timeout`` makes the loser wait, not fail.
 SQLite calls block, so they run on a worker thread, one at a time per process.
@@ -76,6 +76,9 @@ class SQLiteStore:
             connection = sqlite3.connect(location, timeout=30, isolation_level=None, check_same_thread=False)
             connection.row_factory = sqlite3.Row
             connection.execute("PRAGMA journal_mode=WAL")
+            # WAL + NORMAL: commits stay atomic and the file uncorrupted on a crash, without an
+            # fsync per turn (a power cut may lose the last turns; measured: ~1 ms a call).
+            connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute("PRAGMA busy_timeout=30000")
             connection.execute("PRAGMA foreign_keys=ON")
             connection.executescript(_SCHEMA)
