@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -13,17 +14,23 @@ REPO = Path(__file__).resolve().parent.parent
 GLOO_COMMAND = (sys.executable, "-m", "gloo_mcp")
 FLOOR_COMMAND = (sys.executable, "-m", "bench.floor_server")
 SERVER_SRC_VARIABLE = "GLOO_MCP_BENCH_SERVER_SRC"
+_STORE = Path(tempfile.mkdtemp(prefix="gloo-mcp-bench-")) / "chats.db"
 
 
 def server_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of a benchmarked server: no inherited GLOO_* settings.
+    """The environment of a benchmarked server: no inherited GLOO_* settings, a throwaway store.
 
     ``GLOO_MCP_BENCH_SERVER_SRC`` (``--server-src``) puts another checkout's ``src`` first
     on the path, so the same benchmark measures an earlier version for before/after.
     """
     paths = [os.environ[SERVER_SRC_VARIABLE]] if os.environ.get(SERVER_SRC_VARIABLE) else []
     paths.append(str(REPO))
-    return {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": os.pathsep.join(paths), **(extra or {})}
+    base = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": os.pathsep.join(paths),
+        "GLOO_STORE_URL": f"sqlite:///{_STORE}",
+    }
+    return {**base, **(extra or {})}
 
 
 def child_pid(marker: bytes) -> int:

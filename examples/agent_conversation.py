@@ -28,7 +28,9 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 QUESTION = "How can I build a habit of gratitude with my family?"
 FOLLOW_UP = "Follow up on that: ask Gloo the first question it suggested."
-GLOO_VARIABLES = ("GLOO_API_KEY", "GLOO_CLIENT_ID", "GLOO_CLIENT_SECRET", "GLOO_BASE_URL", "GLOO_TIMEOUT")
+# What the server needs from ours: GLOO_* settings, and where the user's data directory is
+# (its conversation store); MCP stdio clients pass a child nothing else.
+PASSED_ON = ("HOME", "XDG_DATA_HOME", "LOCALAPPDATA")
 
 
 @dataclass
@@ -99,7 +101,9 @@ def scripted_model(messages: list[ModelMessage], info: AgentInfo) -> ModelRespon
 @contextmanager
 def gloo_environment() -> Iterator[dict[str, str]]:
     """The variables gloo-mcp needs: yours if set, else a local simulator's."""
-    env = {name: os.environ[name] for name in GLOO_VARIABLES if os.environ.get(name)}
+    env = {
+        name: value for name, value in os.environ.items() if value and (name.startswith("GLOO_") or name in PASSED_ON)
+    }
     if "GLOO_API_KEY" in env or "GLOO_CLIENT_ID" in env:
         yield env
         return
@@ -108,7 +112,7 @@ def gloo_environment() -> Iterator[dict[str, str]]:
     sim = SimulatorState()
     with running_simulator(sim) as url:
         print(f"(no Gloo credentials set: using the local Gloo simulator at {url}, not Gloo AI)\n")
-        yield {"GLOO_API_KEY": sim.api_key, "GLOO_BASE_URL": url}
+        yield {**env, "GLOO_API_KEY": sim.api_key, "GLOO_BASE_URL": url}
 
 
 def main(argv: list[str] | None = None) -> int:

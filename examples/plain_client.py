@@ -17,7 +17,9 @@ from typing import Any
 import anyio
 from mcp import Client, StdioServerParameters
 
-GLOO_VARIABLES = ("GLOO_API_KEY", "GLOO_CLIENT_ID", "GLOO_CLIENT_SECRET", "GLOO_BASE_URL", "GLOO_TIMEOUT")
+# What the server needs from ours: GLOO_* settings, and where the user's data directory is
+# (its conversation store); MCP stdio clients pass a child nothing else.
+PASSED_ON = ("HOME", "XDG_DATA_HOME", "LOCALAPPDATA")
 
 
 async def on_progress(progress: float, total: float | None, message: str | None) -> None:
@@ -51,7 +53,9 @@ async def converse(question: str, env: dict[str, str]) -> None:
 
 def main() -> None:
     question = " ".join(sys.argv[1:]) or "What helps people recover hope after a loss?"
-    env = {name: os.environ[name] for name in GLOO_VARIABLES if os.environ.get(name)}
+    env = {
+        name: value for name, value in os.environ.items() if value and (name.startswith("GLOO_") or name in PASSED_ON)
+    }
     if "GLOO_API_KEY" in env or "GLOO_CLIENT_ID" in env:
         anyio.run(converse, question, env)
         return
@@ -60,7 +64,7 @@ def main() -> None:
     sim = SimulatorState()
     with running_simulator(sim) as url:
         print(f"(no Gloo credentials set: using the local Gloo simulator at {url}, not Gloo AI)\n")
-        anyio.run(converse, question, {"GLOO_API_KEY": sim.api_key, "GLOO_BASE_URL": url})
+        anyio.run(converse, question, {**env, "GLOO_API_KEY": sim.api_key, "GLOO_BASE_URL": url})
 
 
 if __name__ == "__main__":

@@ -93,6 +93,7 @@ async def test_the_printed_entry_starts_a_working_server_once_filled_in() -> Non
     sim = SimulatorState()
     with running_simulator(sim) as url:
         env = {**server["env"], "GLOO_API_KEY": sim.api_key, "GLOO_BASE_URL": url}
+        env["XDG_DATA_HOME"] = os.environ["XDG_DATA_HOME"]  # the tests' data directory, not the user's
         params = StdioServerParameters(command=server["command"], args=server["args"], env=env)
         async with Client(params) as client:
             result = await client.call_tool("send_message", {"query": "Does the pasted config work?"})

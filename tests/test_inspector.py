@@ -61,7 +61,12 @@ def free_port() -> int:
 def http_server(sim_url: str) -> Iterator[str]:
     """The real ``gloo-mcp serve --transport streamable-http`` command, as a deployment runs it."""
     port = free_port()
-    env = {"PATH": os.environ.get("PATH", ""), "GLOO_API_KEY": "sim-api-key", "GLOO_BASE_URL": sim_url}
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "GLOO_API_KEY": "sim-api-key",
+        "GLOO_BASE_URL": sim_url,
+        "XDG_DATA_HOME": os.environ["XDG_DATA_HOME"],
+    }
     command = [*server_command(), "serve", "--transport", "streamable-http", "--port", str(port)]
     base = f"http://127.0.0.1:{port}"
     with subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as process:
@@ -86,7 +91,8 @@ def _healthy(base: str) -> bool:
 
 
 def stdio_target(sim_url: str) -> list[str]:
-    return ["-e", "GLOO_API_KEY=sim-api-key", "-e", f"GLOO_BASE_URL={sim_url}", *server_command()]
+    data = f"XDG_DATA_HOME={os.environ['XDG_DATA_HOME']}"  # the tests' data directory, not the user's
+    return ["-e", "GLOO_API_KEY=sim-api-key", "-e", f"GLOO_BASE_URL={sim_url}", "-e", data, *server_command()]
 
 
 def test_inspector_lists_the_tools_over_stdio(sim_url: str) -> None:

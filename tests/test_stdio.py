@@ -37,6 +37,7 @@ def server_env(state: SimulatorState, url: str, **extra: str) -> dict[str, str]:
         "GLOO_BASE_URL": url,
         "GLOO_CLIENT_ID": state.client_id,
         "GLOO_CLIENT_SECRET": state.client_secret,
+        "XDG_DATA_HOME": os.environ["XDG_DATA_HOME"],  # the tests' data directory, not the user's
         **extra,
     }
 

@@ -185,3 +185,26 @@ async def test_http_replicas_sharing_postgresql_continue_each_others_conversatio
             listed = await b.call_tool("list_chats", {})
     assert not more.is_error and "Following up (question 2)" in more.structured_content["answer"]  # type: ignore[index]
     assert [c["chat_id"] for c in listed.structured_content["chats"]] == [chat_id]  # type: ignore[index]
+
+
+async def test_a_sqlite_write_waits_for_another_process_lock_instead_of_failing(tmp_path: Path) -> None:
+    path = tmp_path / "chats.db"
+    store = await open_store(f"sqlite:///{path}")
+    other = sqlite3.connect(path, isolation_level=None)  # stands in for a second gloo-mcp process
+    other.execute("BEGIN IMMEDIATE")
+    done = anyio.Event()
+
+    async def write() -> None:
+        await store.record_turn("gm-wait", backend="completions", title="t", at=T0, messages=turn(1))
+        done.set()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(write)
+        await anyio.sleep(0.3)
+        assert not done.is_set()  # waiting on a worker thread, not failed
+        other.execute("COMMIT")
+        with anyio.fail_after(10):
+            await done.wait()
+    other.close()
+    assert len(await store.messages("gm-wait")) == 2
+    await store.aclose()
