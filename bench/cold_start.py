@@ -10,16 +10,25 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO
 
 from bench.process import FLOOR_COMMAND, GLOO_COMMAND, server_env
 
-__all__ = ["ColdStart", "measure_cold_start", "time_to_tools_list"]
+__all__ = [
+    "ColdStart",
+    "instructions_to_tools_list",
+    "measure_cold_start",
+    "measure_cold_start_instructions",
+    "time_to_tools_list",
+]
 
 _INITIALIZE = {
     "jsonrpc": "2.0",
@@ -110,3 +119,26 @@ def measure_cold_start(runs: int) -> ColdStart:
         gloo_cpu_s=[cpu for _, cpu in gloo],
         floor_cpu_s=[cpu for _, cpu in floor],
     )
+
+
+def instructions_to_tools_list(command: Sequence[str], env: Mapping[str, str]) -> int:
+    """Instructions executed from spawn through the ``tools/list`` answer to exit, counted by callgrind.
+
+    Unlike time, the count does not move with other tenants' load: the same build, inputs and
+    environment give the same total (to a few parts in ten thousand), so this is the ratio to
+    trust on a noisy machine. About 35 s per run under valgrind.
+    """
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "callgrind.out"
+        time_to_tools_list(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *command], env)
+        found = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.MULTILINE)
+    if found is None:
+        raise RuntimeError("callgrind wrote no instruction total")
+    return int(found.group(1))
+
+
+def measure_cold_start_instructions() -> tuple[int, int]:
+    """(gloo-mcp, floor) instruction counts; needs valgrind."""
+    env = server_env({"GLOO_API_KEY": "bench-key", "GLOO_BASE_URL": "http://127.0.0.1:9"})
+    gloo = instructions_to_tools_list(GLOO_COMMAND, env)
+    return gloo, instructions_to_tools_list(FLOOR_COMMAND, server_env())

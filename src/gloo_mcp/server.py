@@ -39,7 +39,6 @@ from gloo_mcp.errors import ChatNotFoundError, GlooError, InvalidRequestError
 from gloo_mcp.models import ChatHistory, ChatList, ChatReply, MessageOptions, ModelList
 from gloo_mcp.progress import CallProgress, reporting_progress
 from gloo_mcp.render import chat_list_markdown, history_markdown, models_markdown, reply_markdown
-from gloo_mcp.retry import RetryPolicy
 from gloo_mcp.routing import ModelFamily, Routing, Tradition
 from gloo_mcp.state import AppState
 
@@ -47,6 +46,7 @@ if TYPE_CHECKING:  # the HTTP stack loads on the first call, not at start-up (ho
     import httpx2
 
     from gloo_mcp.backends import ChatBackend
+    from gloo_mcp.retry import RetryPolicy
 
 __all__ = ["DEFAULT_HEARTBEAT_INTERVAL", "INSTRUCTIONS", "build_server"]
 
