@@ -213,7 +213,7 @@ def tutorial_sequential(url: str, sim: SimulatorState, calls: int) -> float:
 
 
 async def measure_concurrency(
-    url: str, sim: SimulatorState, calls: int, latency: float, warm_bursts: int = 3
+    url: str, sim: SimulatorState, calls: int, latency: float, warm_bursts: int = 7
 ) -> Concurrency:
     """``calls`` concurrent send_message with ``latency`` s upstream, against the tutorial's loop.
 
