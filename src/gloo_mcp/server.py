@@ -25,6 +25,7 @@ from mcp_types import (
     CallToolResult,
     Completion,
     CompletionArgument,
+    ContentBlock,
     PromptReference,
     ResourceLink,
     ResourceTemplateReference,
@@ -151,12 +152,6 @@ _READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_
 _LOCAL_READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 
 
-def _state(ctx: Context) -> AppState:
-    state = ctx.request_context.lifespan_context
-    assert isinstance(state, AppState)
-    return state
-
-
 CHAT_URI_TEMPLATE = "gloo://chats/{chat_id}"
 CHAT_JSON_URI_TEMPLATE = "gloo://chats/{chat_id}/history.json"
 CHATS_URI = "gloo://chats"
@@ -171,16 +166,13 @@ def _error_result(error: GlooError) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=error.message)], is_error=True)
 
 
-def _success(text: str, model: BaseModel, chat_id: str) -> CallToolResult:
-    return CallToolResult(
-        content=[
-            TextContent(type="text", text=text),
-            ResourceLink(
-                type="resource_link", uri=_chat_uri(chat_id), name=f"Gloo chat {chat_id}", mime_type="text/markdown"
-            ),
-        ],
-        structured_content=model.model_dump(mode="json"),
-    )
+def _success(text: str, model: BaseModel, chat_id: str | None = None) -> CallToolResult:
+    """Both channels, each complete on its own; a chat's results also link to its resource."""
+    content: list[ContentBlock] = [TextContent(type="text", text=text)]
+    if chat_id is not None:
+        uri, name = _chat_uri(chat_id), f"Gloo chat {chat_id}"
+        content.append(ResourceLink(type="resource_link", uri=uri, name=name, mime_type="text/markdown"))
+    return CallToolResult(content=content, structured_content=model.model_dump(mode="json"))
 
 
 _Result = TypeVar("_Result", ChatReply, ChatHistory)
@@ -191,24 +183,6 @@ def _clean_doc(function: _Function) -> _Function:
     """Dedent a docstring that becomes a tool description, so hosts show it without code indentation."""
     function.__doc__ = inspect.cleandoc(function.__doc__ or "")
     return function
-
-
-async def _answer(
-    ctx: Context,
-    call: Callable[[ChatBackend, CallProgress], Awaitable[_Result]],
-    render: Callable[[_Result], str],
-    heartbeat_interval: float,
-) -> CallToolResult:
-    """Run one Gloo call for a tool: structured result and Markdown, or an ``isError`` sentence.
-
-    Progress notifications stop before the result is built, so none can follow it.
-    """
-    async with reporting_progress(ctx, heartbeat_interval) as progress:
-        try:
-            result = await call(await _state(ctx).backend(), progress)
-        except GlooError as error:
-            return _error_result(error)
-    return _success(render(result), result, result.chat_id)
 
 
 def _options(
@@ -245,7 +219,16 @@ def build_server(
         call: Callable[[ChatBackend, CallProgress], Awaitable[_Result]],
         render: Callable[[_Result], str],
     ) -> CallToolResult:
-        return await _answer(ctx, call, render, heartbeat_interval)
+        """Run one Gloo call for a tool: structured result and Markdown, or an ``isError`` sentence.
+
+        Progress notifications stop before the result is built, so none can follow it.
+        """
+        async with reporting_progress(ctx, heartbeat_interval) as progress:
+            try:
+                result = await call(await state.backend(), progress)
+            except GlooError as error:
+                return _error_result(error)
+        return _success(render(result), result, result.chat_id)
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
@@ -364,10 +347,7 @@ def build_server(
         except GlooError as error:
             return _error_result(error)
         page = ChatList(chats=chats, next_cursor=next_cursor)
-        return CallToolResult(
-            content=[TextContent(type="text", text=chat_list_markdown(page))],
-            structured_content=page.model_dump(mode="json"),
-        )
+        return _success(chat_list_markdown(page), page)
 
     @server.tool(title="List Gloo models", annotations=_READ)
     @_clean_doc
@@ -384,10 +364,7 @@ def build_server(
         if family:
             models = [m for m in models if (m.family or "").lower() == family.lower()]
         listing = ModelList(models=models)
-        return CallToolResult(
-            content=[TextContent(type="text", text=models_markdown(listing))],
-            structured_content=listing.model_dump(mode="json"),
-        )
+        return _success(models_markdown(listing), listing)
 
     async def read_chat(chat_id: str) -> ChatHistory:
         try:
