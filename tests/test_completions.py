@@ -241,3 +241,37 @@ async def test_list_models_reads_the_public_catalogue_once_and_filters_by_family
     assert "gloo-anthropic-claude-sonnet-4.5" in ids and len(ids) == 5
     assert {m["family"] for m in anthropic.structured_content["models"]} == {"Anthropic"}
     assert sim.requests["models"] == 1  # cached
+
+
+async def test_a_store_failure_after_gloo_answered_still_hands_over_the_answer(
+    sim: SimulatorState, tmp_path: Any
+) -> None:
+    from gloo_mcp.backends import CompletionsBackend
+    from gloo_mcp.client import GlooClient
+    from gloo_mcp.errors import StoreError
+    from gloo_mcp.models import MessageOptions
+    from gloo_mcp.routing import Routing
+    from gloo_mcp.store import open_store
+    from tests.conftest import sim_transport
+
+    class FullDisk:
+        """A real store whose writes fail, as on a full disk."""
+
+        def __init__(self, inner: Any) -> None:
+            self._inner = inner
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._inner, name)
+
+        async def record_turn(self, *args: Any, **kwargs: Any) -> None:
+            raise StoreError("The conversation store failed (database or disk is full); try again.")
+
+    store = await open_store(f"sqlite:///{tmp_path / 'chats.db'}")
+    client = GlooClient.open(sim_settings(sim, backend="completions"), sim_transport(sim))
+    backend = CompletionsBackend(client, FullDisk(store))  # type: ignore[arg-type]
+    with pytest.raises(StoreError) as raised:
+        await backend.send("Keep my answer", chat_id=None, options=MessageOptions(), routing=Routing())
+    await client.aclose()
+    await store.aclose()
+    assert "disk is full" in raised.value.message and "not saved" in raised.value.message
+    assert SIMULATOR_NOTICE in raised.value.message  # the answer itself is in the message

@@ -128,6 +128,7 @@ class CompletionsBackend:
             {"role": "user", "content": query},
         ]
         sources_limit = settings.sources_limit if options.sources_limit is None else options.sources_limit
+        asked = datetime.now(UTC)
         completion = await complete(
             self._client,
             conversation,
@@ -148,11 +149,17 @@ class CompletionsBackend:
             sources=completion.sources[: max(sources_limit, 0)],
         )
         question = ChatMessage(
-            role="user", content=query, timestamp=now, message_id=f"gu-{uuid.uuid4()}", query_id=query_id
+            role="user", content=query, timestamp=asked, message_id=f"gu-{uuid.uuid4()}", query_id=query_id
         )
-        await self._store.record_turn(
-            chat_id, backend=self.name, title=title_of(query), at=now, messages=[question, answer]
-        )
+        try:
+            await self._store.record_turn(
+                chat_id, backend=self.name, title=title_of(query), at=now, messages=[question, answer]
+            )
+        except StoreError as error:  # Gloo answered: the answer must not be lost with the turn
+            raise StoreError(
+                f"{error.message} Gloo answered, but the turn was not saved, so continue_chat will not know it. "
+                f"The answer was: {answer.content}"
+            ) from None
         return ChatReply(
             chat_id=chat_id,
             message_id=answer.message_id or "",
