@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx2
+from pydantic import ValidationError
 
 from gloo_mcp.client import MAX_BODY_BYTES, GlooClient
 from gloo_mcp.errors import BadResponseError, InvalidRequestError, UpstreamUnavailableError
@@ -73,7 +74,13 @@ async def list_models(client: GlooClient) -> list[ModelInfo]:
     items = data.get("data") if isinstance(data, dict) else None
     if not isinstance(items, list):
         raise BadResponseError("Gloo's model catalogue has no data list; try again later.")
-    return [ModelInfo.model_validate(item) for item in items if isinstance(item, dict) and item.get("id")]
+    models = []
+    for item in items:
+        try:
+            models.append(ModelInfo.model_validate(item))
+        except ValidationError:  # one odd entry must not hide the rest of the catalogue
+            continue
+    return models
 
 
 async def _read_stream(response: httpx2.Response, on_text: OnText | None) -> Completion:
@@ -94,8 +101,11 @@ async def _read_stream(response: httpx2.Response, on_text: OnText | None) -> Com
         completion.completion_id = completion.completion_id or chunk.get("id")
         completion.model = completion.model or chunk.get("model")
         completion.sources += _sources(chunk.get("citations"))
-        for choice in chunk.get("choices") or []:
-            delta = choice.get("delta") or {}
+        choices = chunk.get("choices")
+        for choice in choices if isinstance(choices, list) else []:
+            if not isinstance(choice, dict):
+                continue
+            delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
             piece = delta.get("content")
             if isinstance(piece, str) and piece:
                 completion.content += piece
