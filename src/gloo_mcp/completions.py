@@ -105,7 +105,8 @@ async def _read_stream(response: httpx2.Response, on_text: OnText | None) -> Com
         for choice in choices if isinstance(choices, list) else []:
             if not isinstance(choice, dict):
                 continue
-            delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
+            delta = choice.get("delta")
+            delta = delta if isinstance(delta, dict) else {}
             piece = delta.get("content")
             if isinstance(piece, str) and piece:
                 completion.content += piece
