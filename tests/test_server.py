@@ -221,3 +221,18 @@ async def test_warming_up_with_a_configuration_error_is_silent() -> None:
     state = AppState(Settings(), startup_error=ConfigurationError("GLOO_TIMEOUT is invalid."))
     await state.warm_up(0)
     assert state._client is None
+
+
+async def test_two_connections_to_one_server_share_it_and_one_closing_leaves_the_other_working(
+    sim: SimulatorState,
+) -> None:
+    from mcp import Client
+
+    server = build_server(sim_settings(sim), transport=sim_transport(sim))
+    async with Client(server) as staying:
+        first = await staying.call_tool("send_message", {"query": "before"})
+        async with Client(server) as leaving:
+            assert not (await leaving.call_tool("send_message", {"query": "other"})).is_error
+        after = await staying.call_tool("send_message", {"query": "after"})
+    assert not first.is_error and not after.is_error
+    assert sim.requests["token"] == 1  # one client, one token, for both connections

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
-import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError
@@ -232,13 +231,8 @@ def build_server(
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
-        try:
-            async with anyio.create_task_group() as background:
-                background.start_soon(state.warm_up, WARM_UP_DELAY)
-                yield state
-                background.cancel_scope.cancel()
-        finally:
-            await state.aclose()
+        async with state.serving(WARM_UP_DELAY):
+            yield state
 
     server: MCPServer[AppState] = MCPServer(
         "gloo-mcp",

@@ -9,7 +9,9 @@ bare MCP server (docs/performance.md).
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Self
 
 import anyio
 
@@ -34,7 +36,10 @@ MODELS_TTL = 300.0
 
 
 class AppState:
-    """One per server; the lifespan closes what it opened, and it reopens on the next use."""
+    """One per server, shared by its connections (an in-process server has a lifespan per client).
+
+    What it opened is closed when the last connection ends, and reopened on the next use.
+    """
 
     def __init__(
         self,
@@ -54,6 +59,21 @@ class AppState:
         self._backend: ChatBackend | None = None
         self._models: tuple[float, list[ModelInfo]] | None = None
         self._opening = anyio.Lock()
+        self._connections = 0
+
+    @asynccontextmanager
+    async def serving(self, warm_up_delay: float) -> AsyncIterator[Self]:
+        """The server's lifespan: warm up in the background; close everything after the last connection."""
+        self._connections += 1
+        try:
+            async with anyio.create_task_group() as background:
+                background.start_soon(self.warm_up, warm_up_delay)
+                yield self
+                background.cancel_scope.cancel()
+        finally:
+            self._connections -= 1
+            if self._connections == 0:
+                await self.aclose()
 
     def ready_client(self) -> GlooClient:
         """The client, or the configuration error that every call must report instead."""
