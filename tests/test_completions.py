@@ -275,3 +275,17 @@ async def test_a_store_failure_after_gloo_answered_still_hands_over_the_answer(
     await store.aclose()
     assert "disk is full" in raised.value.message and "not saved" in raised.value.message
     assert SIMULATOR_NOTICE in raised.value.message  # the answer itself is in the message
+
+
+async def test_without_a_usable_store_the_message_backend_still_answers_and_list_chats_says_why(
+    sim: SimulatorState, tmp_path: Any
+) -> None:
+    from pydantic import SecretStr
+
+    (tmp_path / "blocker").write_text("a file where the store's directory should be")
+    unusable = SecretStr(f"sqlite:///{tmp_path / 'blocker' / 'chats.db'}")
+    async with mcp_session(sim, store_url=unusable) as client:
+        reply = await client.call_tool("send_message", {"query": "Still answered?"})
+        listed = await client.call_tool("list_chats", {})
+    assert not reply.is_error
+    assert listed.is_error and "GLOO_STORE_URL" in text(listed)
