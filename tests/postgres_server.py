@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["running_postgres"]
+__all__ = ["free_port", "running_postgres"]
 
 
 def _binary(name: str) -> str | None:
@@ -27,7 +27,8 @@ def _binary(name: str) -> str | None:
     return candidates[-1] if candidates else None
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback TCP port nothing listens on right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -50,7 +51,7 @@ def running_postgres(workdir: Path) -> Iterator[str]:
             os.chown(path, entry.pw_uid, entry.pw_gid)
         workdir.chmod(0o755)
         prefix = ["runuser", "-u", user, "--"]
-    port = _free_port()
+    port = free_port()
 
     def run(*command: str) -> None:
         done = subprocess.run([*prefix, *command], capture_output=True, text=True, timeout=120)

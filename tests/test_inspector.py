@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ import pytest
 from gloo_mcp.host_config import server_command
 from gloo_mcp.simulator import SimulatorState, running_simulator
 from tests.conftest import TOOL_NAMES
+from tests.postgres_server import free_port
 
 INSPECTOR = os.environ.get("GLOO_MCP_INSPECTOR", "@modelcontextprotocol/inspector@0.15.0")
 NPX = shutil.which("npx")
@@ -48,13 +48,6 @@ def inspector(*args: str) -> Any:
 def sim_url() -> Iterator[str]:
     with running_simulator(SimulatorState()) as url:
         yield url
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextmanager
