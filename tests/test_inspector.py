@@ -21,8 +21,7 @@ import pytest
 
 from gloo_mcp.host_config import server_command
 from gloo_mcp.simulator import SimulatorState, running_simulator
-from tests.conftest import TOOL_NAMES
-from tests.postgres_server import free_port
+from tests.conftest import TOOL_NAMES, free_port
 
 INSPECTOR = os.environ.get("GLOO_MCP_INSPECTOR", "@modelcontextprotocol/inspector@0.15.0")
 NPX = shutil.which("npx")
