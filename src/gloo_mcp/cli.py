@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from gloo_mcp import __version__
+from gloo_mcp.host_config import HOSTS
 
 __all__ = ["main"]
 
@@ -74,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("check", help="verify configuration, reachability and credentials without creating a chat")
 
     config = commands.add_parser("config", help="print a ready-to-paste MCP server entry for a host")
-    config.add_argument("host", choices=["claude-desktop", "claude-code", "cursor", "vscode"])
+    config.add_argument("host", choices=HOSTS)
     config.add_argument(
         "--api-key", action="store_true", help="authenticate with GLOO_API_KEY instead of client credentials"
     )

@@ -33,11 +33,10 @@ OnText = Callable[[str], Awaitable[None]]
 
 @dataclass
 class Completion:
-    """One finished answer: its text, the sources Gloo cited, and the model that wrote it."""
+    """One finished answer: its text and the sources Gloo cited."""
 
     content: str = ""
     sources: list[Source] = field(default_factory=list)
-    model: str | None = None
     completion_id: str | None = None
 
 
@@ -99,7 +98,6 @@ async def _read_stream(response: httpx2.Response, on_text: OnText | None) -> Com
             raise BadResponseError(f"Gloo's answer exceeded {MAX_BODY_BYTES // (1024 * 1024)} MiB and was discarded.")
         chunk = _json_object(data)
         completion.completion_id = completion.completion_id or chunk.get("id")
-        completion.model = completion.model or chunk.get("model")
         completion.sources += _sources(chunk.get("citations"))
         choices = chunk.get("choices")
         for choice in choices if isinstance(choices, list) else []:
@@ -160,6 +158,5 @@ def _whole(body: object) -> Completion:
     return Completion(
         content=str(message.get("content") or ""),
         sources=_sources(body.get("citations")),
-        model=body.get("model"),
         completion_id=body.get("id"),
     )

@@ -55,7 +55,6 @@ class AppState:
         self.startup_error = startup_error
         self._client: GlooClient | None = None
         self._store: ConversationStore | None = None
-        self._store_error: StoreError | None = None
         self._backend: ChatBackend | None = None
         self._models: tuple[float, list[ModelInfo]] | None = None
         self._opening = anyio.Lock()
@@ -91,12 +90,7 @@ class AppState:
             if self._store is None:
                 from gloo_mcp.store import open_store
 
-                try:
-                    self._store = await open_store(self.settings.resolved_store_url)
-                    self._store_error = None
-                except StoreError as error:
-                    self._store_error = error
-                    raise
+                self._store = await open_store(self.settings.resolved_store_url)
             return self._store
 
     async def backend(self) -> ChatBackend:
