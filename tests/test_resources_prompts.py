@@ -56,13 +56,27 @@ async def test_conversation_resource_reads_back_as_json_matching_the_history_too
     assert json.loads(contents.text) == tool.structured_content
 
 
-async def test_every_reply_links_to_its_conversation_resource(sim: SimulatorState) -> None:
+async def test_results_carry_no_resource_link_by_default_and_their_text_names_the_resource(
+    sim: SimulatorState,
+) -> None:
     async with mcp_session(sim) as client:
         first = await client.call_tool("send_message", {"query": "a"})
         chat_id = first.structured_content["chat_id"]  # type: ignore[index]
         second = await client.call_tool("continue_chat", {"chat_id": chat_id, "query": "b"})
         history = await client.call_tool("get_chat_history", {"chat_id": chat_id})
+        uri = f"gloo://chats/{chat_id}"
         for result in (first, second, history):
+            assert [block.type for block in result.content] == ["text"]
+            assert f"`{uri}`" in result.content[0].text  # type: ignore[union-attr]
+        assert only_text((await client.read_resource(uri)).contents).text.startswith("## ")
+
+
+async def test_hosts_that_opt_in_get_a_resource_link_to_the_conversation(sim: SimulatorState) -> None:
+    async with mcp_session(sim, resource_links=True) as client:
+        first = await client.call_tool("send_message", {"query": "a"})
+        chat_id = first.structured_content["chat_id"]  # type: ignore[index]
+        history = await client.call_tool("get_chat_history", {"chat_id": chat_id})
+        for result in (first, history):
             (link,) = [c for c in result.content if c.type == "resource_link"]
             assert str(link.uri) == f"gloo://chats/{chat_id}"
             assert only_text((await client.read_resource(link.uri)).contents).text.startswith("## ")

@@ -12,6 +12,7 @@ import logging
 import re
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from gloo_mcp import __version__
 from gloo_mcp.host_config import HOSTS
@@ -70,6 +71,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="ORIGIN",
         help="HTTP: a browser Origin to accept besides loopback, e.g. https://app.example.com (repeatable)",
     )
+    serve.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="HTTP: allow a non-loopback --host without GLOO_MCP_AUTH_TOKEN (only behind a proxy that authenticates)",
+    )
 
     commands.add_parser("demo", help="ask, follow up and read back a conversation through a real MCP session")
     commands.add_parser("check", help="verify configuration, reachability and credentials without creating a chat")
@@ -119,20 +125,25 @@ def main(argv: Sequence[str] | None = None) -> None:
         _simulator(args)
 
 
+def _refuse(reason: str) -> NoReturn:
+    """Stop before serving: one line on stderr, exit status 2."""
+    print(f"gloo-mcp: refusing to start: {reason}", file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
 def _serve(args: argparse.Namespace) -> None:
-    from gloo_mcp.config import Settings, load_settings
+    from gloo_mcp.config import load_settings_for_serving
     from gloo_mcp.errors import ConfigurationError
     from gloo_mcp.server import build_server
 
-    startup_error: ConfigurationError | None = None
     try:
-        settings = load_settings()
-    except ConfigurationError as error:
-        settings, startup_error = Settings(), error
+        settings, startup_error = load_settings_for_serving()
+    except ConfigurationError as error:  # a guard variable is unusable: serving without it would open a door
+        _refuse(error.message)
     configure_logging(settings.log_level)
     log = logging.getLogger("gloo_mcp")
     if startup_error is not None:
-        log.warning("configuration error, every tool call will report it: %s", startup_error)
+        log.warning("configuration error, every call will report it: %s", startup_error)
     elif not settings.has_credentials:
         log.warning("no Gloo credentials configured; tool calls will say which variables to set")
     server = build_server(settings, startup_error=startup_error)
@@ -149,8 +160,16 @@ def _serve(args: argparse.Namespace) -> None:
         host=args.host, port=args.port, allowed_hosts=args.allowed_host, allowed_origins=args.allowed_origin
     )
     if not options.is_loopback_bind:
+        if settings.mcp_auth_token is None and not args.no_auth:
+            _refuse(
+                f"--host {args.host} is reachable from other machines and no authentication is configured; set "
+                "GLOO_MCP_AUTH_TOKEN (16 or more characters), or pass --no-auth if something in front of gloo-mcp "
+                "authenticates callers."
+            )
         if settings.mcp_auth_token is None:
-            log.warning("listening on %s without GLOO_MCP_AUTH_TOKEN: anyone who can reach it can use it", args.host)
+            log.warning(
+                "listening on %s without authentication (--no-auth): anyone who reaches it can use it", args.host
+            )
         if not options.allowed_hosts:
             log.warning("only loopback Host headers are accepted; add --allowed-host for the name clients use")
     print(f"gloo-mcp: Streamable HTTP on http://{args.host}:{args.port}{MCP_PATH}", file=sys.stderr, flush=True)

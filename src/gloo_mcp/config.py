@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,9 +19,23 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from gloo_mcp.errors import ConfigurationError
 
-__all__ = ["DEFAULT_BASE_URL", "Settings", "default_store_url", "is_loopback_url", "load_settings"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_TIMEOUT",
+    "GUARD_VARIABLES",
+    "Settings",
+    "default_store_url",
+    "is_loopback_url",
+    "load_settings",
+    "load_settings_for_serving",
+]
 
 DEFAULT_BASE_URL = "https://platform.ai.gloo.com"
+
+DEFAULT_TIMEOUT = 50.0
+"""Seconds for one whole tool call. Hosts built on the TypeScript SDK give up on a request
+after 60 s unless they opt into progress resets; ending first means the agent reads our
+"may or may not have been recorded" sentence instead of a host time-out it would retry."""
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 Backend = Literal["message", "completions"]
@@ -40,8 +55,13 @@ _ENV_FIELDS: dict[str, str] = {
     "GLOO_MCP_AUTH_TOKEN": "mcp_auth_token",
     "GLOO_BACKEND": "backend",
     "GLOO_STORE_URL": "store_url",
+    "GLOO_MCP_RESOURCE_LINKS": "resource_links",
 }
 _FIELD_ENV = {field: env for env, field in _ENV_FIELDS.items()}
+
+GUARD_VARIABLES = frozenset({"GLOO_MCP_AUTH_TOKEN"})
+"""Variables that decide who may call the server: if one is set but unusable, serving is refused
+rather than carried on without it (a configuration error must never open a door)."""
 
 CHARACTER_LIMIT_RANGE = (1, 100_000)
 SOURCES_LIMIT_RANGE = (0, 50)
@@ -56,7 +76,7 @@ class Settings(BaseModel):
     client_secret: SecretStr | None = None
     api_key: SecretStr | None = None
     base_url: str = DEFAULT_BASE_URL
-    timeout: float = Field(default=120.0, gt=0, le=3600)
+    timeout: float = Field(default=DEFAULT_TIMEOUT, gt=0, le=3600)
     character_limit: int = Field(default=1000, ge=CHARACTER_LIMIT_RANGE[0], le=CHARACTER_LIMIT_RANGE[1])
     sources_limit: int = Field(default=5, ge=SOURCES_LIMIT_RANGE[0], le=SOURCES_LIMIT_RANGE[1])
     publishers: tuple[str, ...] = ()
@@ -68,6 +88,8 @@ class Settings(BaseModel):
     """Which Gloo API answers: the Message API (Gloo keeps the chat) or Completions V2 (we keep it)."""
     store_url: SecretStr | None = None
     """Where conversations are kept (sqlite:///path or postgresql://…, whose password is a secret)."""
+    resource_links: bool = False
+    """Whether tool results carry ``resource_link`` blocks (protocol 2025-06-18+ hosts only; opt-in)."""
 
     @property
     def resolved_store_url(self) -> str:
@@ -119,13 +141,36 @@ def default_store_url() -> str:
     return f"sqlite:///{user_data_dir() / 'gloo-mcp' / 'chats.db'}"
 
 
+_STORE_URL_SHAPE = "sqlite:///absolute/path/chats.db or postgresql://user:password@host:5432/db"
+_PERCENT_ESCAPES = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
 def _check_store_url(raw: str) -> str:
+    """Accept a store URL that the drivers can parse; every complaint names a part, never its value.
+
+    A password is a secret: no message quotes any piece of the URL.
+    """
     url = raw.strip()
-    if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+    if url.startswith("sqlite:///"):
+        return url
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise ConfigurationError(f"GLOO_STORE_URL must look like {_STORE_URL_SHAPE}.")
+    netloc = url.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0]
+    userinfo, _, hostport = netloc.rpartition("@")
+    if _PERCENT_ESCAPES.search(userinfo):
         raise ConfigurationError(
-            "GLOO_STORE_URL must be sqlite:///absolute/path/chats.db or postgresql://user:password@host/db; "
-            f"got a value starting {url[:12]!r}."
+            "GLOO_STORE_URL's user name or password contains a '%' that is not percent-encoding; write each "
+            "special character of the password percent-encoded (% as %25, @ as %40, / as %2F)."
         )
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  # parsing the port raises ValueError when it is not a number in range
+    except ValueError:
+        raise ConfigurationError(
+            f"GLOO_STORE_URL has a malformed host or port; it must look like {_STORE_URL_SHAPE}."
+        ) from None
+    if hostport.count("[") != hostport.count("]"):
+        raise ConfigurationError(f"GLOO_STORE_URL has a malformed host; it must look like {_STORE_URL_SHAPE}.")
     return url
 
 
@@ -157,47 +202,81 @@ def _normalise_base_url(raw: str) -> str:
     return url
 
 
-def _from_strings(values: Mapping[str, str]) -> dict[str, object]:
-    """Turn raw variable strings into field values; blank strings count as unset."""
-    data: dict[str, object] = {}
-    for env, field in _ENV_FIELDS.items():
-        raw = values.get(env)
-        if raw is None or not raw.strip():
-            continue
-        value = raw.strip()
-        if field == "publishers":
-            data[field] = tuple(p.strip() for p in value.split(",") if p.strip())
-        elif field == "log_level":
-            data[field] = value.upper()
-        elif field == "base_url":
-            data[field] = _normalise_base_url(value)
-        elif field == "store_url":
-            data[field] = _check_store_url(value)
-        elif field == "backend":
-            data[field] = value.lower()
-        else:
-            data[field] = value
-    return data
+def _field_value(field: str, value: str) -> object:
+    """One variable's text as the value its field takes; ConfigurationError when it cannot be one."""
+    if field == "publishers":
+        return tuple(p.strip() for p in value.split(",") if p.strip())
+    if field == "log_level":
+        return value.upper()
+    if field == "base_url":
+        return _normalise_base_url(value)
+    if field == "store_url":
+        return _check_store_url(value)
+    if field == "backend":
+        return value.lower()
+    return value
 
 
-def load_settings(environ: Mapping[str, str] | None = None, *, env_file: Path | None = None) -> Settings:
-    """Build settings from ``environ`` (default: the process environment) over ``env_file``.
-
-    Real environment variables win over the ``.env`` file, as users of dotenv expect.
-    Raises :class:`ConfigurationError` naming the offending variable.
-    """
+def _merged_environment(environ: Mapping[str, str] | None, env_file: Path | None) -> dict[str, str]:
+    """The ``.env`` file's values under the real environment's, which win as users of dotenv expect."""
     file_values: dict[str, str] = {}
     path = env_file if env_file is not None else Path.cwd() / ".env"
     if path.is_file():
         from dotenv import dotenv_values  # local: loaded only when there is a file to read
 
         file_values = {k: v for k, v in dotenv_values(path).items() if v is not None}
-    merged = {**file_values, **(os.environ if environ is None else environ)}
-    data = _from_strings(merged)
-    try:
-        return Settings.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else ""
-        env = _FIELD_ENV.get(field, field)
-        raise ConfigurationError(f"{env} is invalid: {first['msg']}.") from None
+    return {**file_values, **(os.environ if environ is None else environ)}
+
+
+def _validated(values: Mapping[str, str]) -> tuple[Settings, list[tuple[str, ConfigurationError]]]:
+    """Settings from every usable variable, and (variable, error) for each one that is not usable.
+
+    Blank strings count as unset. A bad variable is left out, so the rest still apply.
+    """
+    data: dict[str, object] = {}
+    problems: list[tuple[str, ConfigurationError]] = []
+    for env, field in _ENV_FIELDS.items():
+        raw = values.get(env)
+        if raw is None or not raw.strip():
+            continue
+        try:
+            data[field] = _field_value(field, raw.strip())
+        except ConfigurationError as error:
+            problems.append((env, error))
+    while True:
+        try:
+            return Settings.model_validate(data), problems
+        except ValidationError as exc:
+            for item in exc.errors():
+                field = str(item["loc"][0]) if item["loc"] else ""
+                env = _FIELD_ENV.get(field, field)
+                problems.append((env, ConfigurationError(f"{env} is invalid: {item['msg']}.")))
+                if data.pop(field, None) is None:  # not one field's fault: nothing can be left out safely
+                    raise problems[-1][1] from None
+
+
+def load_settings(environ: Mapping[str, str] | None = None, *, env_file: Path | None = None) -> Settings:
+    """Build settings from ``environ`` (default: the process environment) over ``env_file``.
+
+    Raises :class:`ConfigurationError` naming the first offending variable.
+    """
+    settings, problems = _validated(_merged_environment(environ, env_file))
+    if problems:
+        raise problems[0][1]
+    return settings
+
+
+def load_settings_for_serving(
+    environ: Mapping[str, str] | None = None, *, env_file: Path | None = None
+) -> tuple[Settings, ConfigurationError | None]:
+    """Settings for a server that must fail closed: the usable ones, and the first problem to report.
+
+    A bad variable other than a guard is left out and its error returned, so the server can
+    start and report it on every call while its guards stay on. A bad guard variable
+    (:data:`GUARD_VARIABLES`) raises: serving without the guard it asked for would open a door.
+    """
+    settings, problems = _validated(_merged_environment(environ, env_file))
+    for env, error in problems:
+        if env in GUARD_VARIABLES:
+            raise error
+    return settings, (problems[0][1] if problems else None)

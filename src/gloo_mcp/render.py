@@ -9,7 +9,22 @@ from __future__ import annotations
 
 from gloo_mcp.models import ChatHistory, ChatList, ChatMessage, ChatReply, ModelList, Source
 
-__all__ = ["NO_SUGGESTIONS", "chat_list_markdown", "history_markdown", "models_markdown", "reply_markdown"]
+__all__ = [
+    "CHAT_URI_TEMPLATE",
+    "NO_SUGGESTIONS",
+    "chat_list_markdown",
+    "chat_uri",
+    "history_markdown",
+    "models_markdown",
+    "reply_markdown",
+]
+
+CHAT_URI_TEMPLATE = "gloo://chats/{chat_id}"
+
+
+def chat_uri(chat_id: str) -> str:
+    """The resource that holds a conversation's transcript."""
+    return CHAT_URI_TEMPLATE.format(chat_id=chat_id)
 
 
 def _source_line(number: int, source: Source) -> str:
@@ -49,7 +64,11 @@ def reply_markdown(reply: ChatReply, *, no_suggestions: bool = False) -> str:
     lines += _suggestions_block(reply.suggestions, "Suggested follow-ups (send one with continue_chat)")
     if no_suggestions and not reply.suggestions:
         lines += ["", NO_SUGGESTIONS]
-    lines += ["", f"chat_id: `{reply.chat_id}` — pass it to continue_chat to ask a follow-up."]
+    lines += [
+        "",
+        f"chat_id: `{reply.chat_id}` — pass it to continue_chat to ask a follow-up. "
+        f"Transcript: resource `{chat_uri(reply.chat_id)}`.",
+    ]
     return "\n".join(lines)
 
 
@@ -70,7 +89,7 @@ def history_markdown(history: ChatHistory) -> str:
         lines += ["", "_Gloo returned no messages for this chat._"]
     for message in history.messages:
         lines += _turn(message)
-    lines += ["", f"Continue with continue_chat(chat_id=`{history.chat_id}`)."]
+    lines += ["", f"Continue with continue_chat(chat_id=`{history.chat_id}`). Resource: `{chat_uri(history.chat_id)}`."]
     return "\n".join(lines)
 
 

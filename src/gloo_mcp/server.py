@@ -12,11 +12,11 @@ import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ResourceError
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError, UnexpectedToolError
 from mcp.shared.exceptions import MCPError
 from mcp_types import (
     INTERNAL_ERROR,
@@ -25,20 +25,35 @@ from mcp_types import (
     Completion,
     CompletionArgument,
     ContentBlock,
+    InputRequiredResult,
     PromptReference,
     ResourceLink,
     ResourceTemplateReference,
     TextContent,
     ToolAnnotations,
 )
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints, ValidationError
 
 from gloo_mcp import __version__
+from gloo_mcp.arguments import (
+    CHAT_ID_MAX_LENGTH,
+    CHAT_ID_PATTERN,
+    argument_error,
+    checked_chat_id,
+    could_be_chat_id,
+)
 from gloo_mcp.config import CHARACTER_LIMIT_RANGE, SOURCES_LIMIT_RANGE, Settings
 from gloo_mcp.errors import ChatNotFoundError, GlooError, InvalidRequestError
 from gloo_mcp.models import ChatHistory, ChatList, ChatReply, MessageOptions, ModelList
 from gloo_mcp.progress import CallProgress, reporting_progress
-from gloo_mcp.render import chat_list_markdown, history_markdown, models_markdown, reply_markdown
+from gloo_mcp.render import (
+    CHAT_URI_TEMPLATE,
+    chat_list_markdown,
+    chat_uri,
+    history_markdown,
+    models_markdown,
+    reply_markdown,
+)
 from gloo_mcp.routing import ModelFamily, Routing, Tradition
 from gloo_mcp.state import AppState
 
@@ -66,19 +81,23 @@ Cite Gloo's sources by their numbers and links; never invent URLs. If a chat_id 
 or expired, start a new conversation with send_message. If a send fails with "may or may not \
 have been recorded", check get_chat_history before sending again."""
 
+MAX_QUERY_LENGTH = 10_000
+MAX_PUBLISHERS_TEXT = 50 * 200
 QueryText = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUERY_LENGTH),
     Field(description="The question or message for Gloo, in plain language (1 to 10,000 characters)."),
 ]
 ChatId = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:-]+$"),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=CHAT_ID_MAX_LENGTH, pattern=CHAT_ID_PATTERN),
     Field(description="The chat_id returned by send_message (or an earlier continue_chat)."),
 ]
+# strict: "100" or true is a mistake to report, not a number to guess (true once became a 1-character limit)
 CharacterLimit = Annotated[
     int | None,
     Field(
+        strict=True,
         ge=CHARACTER_LIMIT_RANGE[0],
         le=CHARACTER_LIMIT_RANGE[1],
         description="Longest answer, in characters. Omit for the server default (GLOO_CHARACTER_LIMIT).",
@@ -87,6 +106,7 @@ CharacterLimit = Annotated[
 SourcesLimit = Annotated[
     int | None,
     Field(
+        strict=True,
         ge=SOURCES_LIMIT_RANGE[0],
         le=SOURCES_LIMIT_RANGE[1],
         description="Most sources to cite; 0 for none. Omit for the server default (GLOO_SOURCES_LIMIT).",
@@ -101,7 +121,10 @@ Publishers = Annotated[
 ]
 EnableSuggestions = Annotated[
     bool | None,
-    Field(description="Whether Gloo should suggest follow-up questions. Omit for the server default."),
+    Field(
+        strict=True,
+        description="Whether Gloo should suggest follow-up questions. Omit for the server default.",
+    ),
 ]
 
 DEFAULT_HEARTBEAT_INTERVAL = 5.0
@@ -124,7 +147,7 @@ ModelFamilyInput = Annotated[
     ModelFamily | None, Field(description="Completions V2 only: let Gloo pick the best model of this family.")
 ]
 AutoRouting = Annotated[
-    bool | None, Field(description="Completions V2 only: true lets Gloo pick the model (the default).")
+    bool | None, Field(strict=True, description="Completions V2 only: true lets Gloo pick the model (the default).")
 ]
 TraditionInput = Annotated[
     Tradition | None,
@@ -138,7 +161,10 @@ SearchText = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
     Field(description="Only conversations whose title contains this text (any case), or with this exact chat_id."),
 ]
-PageSize = Annotated[int, Field(ge=1, le=100, description="Most conversations to return (1 to 100).")]
+PageSize = Annotated[
+    int | None, Field(strict=True, ge=1, le=100, description="Most conversations to return (1 to 100; default 20).")
+]
+DEFAULT_PAGE_SIZE = 20
 Cursor = Annotated[
     str | None, Field(max_length=500, description="next_cursor from the previous page; omit for the newest.")
 ]
@@ -151,27 +177,59 @@ _READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_
 _LOCAL_READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 
 
-CHAT_URI_TEMPLATE = "gloo://chats/{chat_id}"
 CHAT_JSON_URI_TEMPLATE = "gloo://chats/{chat_id}/history.json"
 CHATS_URI = "gloo://chats"
 
 
-def _chat_uri(chat_id: str) -> str:
-    return CHAT_URI_TEMPLATE.format(chat_id=chat_id)
-
-
 def _error_result(error: GlooError) -> CallToolResult:
     logger.info("tool call failed: %s: %s", type(error).__name__, error.message)
-    return CallToolResult(content=[TextContent(type="text", text=error.message)], is_error=True)
+    return _sentence_result(error.message)
 
 
-def _success(text: str, model: BaseModel, chat_id: str | None = None) -> CallToolResult:
-    """Both channels, each complete on its own; a chat's results also link to its resource."""
+def _sentence_result(text: str) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
+
+
+def _success(text: str, model: BaseModel, *, link_to: str | None = None) -> CallToolResult:
+    """Both channels, each complete on its own (the text names the chat's resource URI).
+
+    ``link_to``: a chat whose resource is also linked as a ``resource_link`` block, for hosts
+    that opted in (GLOO_MCP_RESOURCE_LINKS): clients before protocol 2025-06-18 reject a
+    whole result that carries one, and some agent frameworks mangle it.
+    """
     content: list[ContentBlock] = [TextContent(type="text", text=text)]
-    if chat_id is not None:
-        uri, name = _chat_uri(chat_id), f"Gloo chat {chat_id}"
+    if link_to is not None:
+        uri, name = chat_uri(link_to), f"Gloo chat {link_to}"
         content.append(ResourceLink(type="resource_link", uri=uri, name=name, mime_type="text/markdown"))
     return CallToolResult(content=content, structured_content=model.model_dump(mode="json"))
+
+
+class GlooMCPServer(MCPServer[AppState]):
+    """MCPServer whose tool-call failures are always one sentence.
+
+    The SDK reports invalid arguments as a multi-line pydantic dump and hides every other
+    unexpected exception behind "Error executing tool X"; here both become a sentence the
+    model can act on (what was wrong and what to do), through the public ``call_tool``.
+    """
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except UnexpectedToolError as error:
+            logger.error("tool %s failed unexpectedly", name, exc_info=error.__cause__)
+            return _sentence_result(
+                f"gloo-mcp failed unexpectedly while running {name} ({type(error.__cause__).__name__}); try again, "
+                "and report it with the server's log if it persists."
+            )
+        except ToolError as error:
+            if not isinstance(error.__cause__, ValidationError):
+                raise
+            return _sentence_result(argument_error(name, error.__cause__, await self._input_schema(name)))
+
+    async def _input_schema(self, name: str) -> dict[str, Any] | None:
+        return next((tool.input_schema for tool in await self.list_tools() if tool.name == name), None)
 
 
 _Result = TypeVar("_Result", ChatReply, ChatHistory)
@@ -227,14 +285,14 @@ def build_server(
                 result = await call(await state.backend(), progress)
             except GlooError as error:
                 return _error_result(error)
-        return _success(render(result), result, result.chat_id)
+        return _success(render(result), result, link_to=result.chat_id if settings.resource_links else None)
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
         async with state.serving(WARM_UP_DELAY):
             yield state
 
-    server: MCPServer[AppState] = MCPServer(
+    server = GlooMCPServer(
         "gloo-mcp",
         title="Gloo AI",
         version=__version__,
@@ -322,7 +380,7 @@ def build_server(
     async def list_chats(
         ctx: Context,
         query: SearchText = None,
-        limit: PageSize = 20,
+        limit: PageSize = None,
         cursor: Cursor = None,
     ) -> Annotated[CallToolResult, ChatList]:
         """List the conversations gloo-mcp has started, most recently active first (read-only).
@@ -333,11 +391,7 @@ def build_server(
         """
         try:
             store = await state.store()
-            chats, next_cursor = await store.list_chats(text=query, limit=limit, cursor=cursor)
-        except ValueError:
-            return _error_result(
-                InvalidRequestError("cursor is not one that list_chats returned; omit it to start from the newest.")
-            )
+            chats, next_cursor = await store.list_chats(text=query, limit=limit or DEFAULT_PAGE_SIZE, cursor=cursor)
         except GlooError as error:
             return _error_result(error)
         page = ChatList(chats=chats, next_cursor=next_cursor)
@@ -362,7 +416,7 @@ def build_server(
 
     async def read_chat(chat_id: str) -> ChatHistory:
         try:
-            return await (await state.backend()).history(chat_id)
+            return await (await state.backend()).history(checked_chat_id(chat_id))
         except GlooError as error:
             raise ResourceError(error.message) from None
 
@@ -403,16 +457,29 @@ def build_server(
     async def complete_argument(
         ref: PromptReference | ResourceTemplateReference, argument: CompletionArgument, context: object
     ) -> Completion | None:
-        """Suggest known chat ids for a chat_id argument (resource templates and prompts)."""
+        """Suggest known chat ids for a chat_id argument (resource templates and prompts).
+
+        What was typed so far must itself obey the chat_id rule; anything else cannot
+        complete to a chat and is not looked up.
+        """
         if argument.name != "chat_id":
             return None
+        typed = argument.value.strip()
+        if typed and not could_be_chat_id(typed):
+            return Completion(values=[], total=0, has_more=False)
         try:
             chats, _ = await (await state.store()).list_chats(text=None, limit=200, cursor=None)
-        except GlooError:
-            return Completion(values=[], total=0, has_more=False)
-        typed = argument.value.strip().lower()
+        except GlooError as error:  # completions have no error result: a JSON-RPC error carries the sentence
+            raise MCPError(INTERNAL_ERROR, error.message) from None
+        typed = typed.lower()
         values = [c.chat_id for c in chats if c.chat_id.lower().startswith(typed) or typed in c.title.lower()]
         return Completion(values=values[:100], total=len(values), has_more=len(values) > 100)
+
+    def _require_configured() -> None:
+        try:
+            state.require_configured()
+        except GlooError as error:
+            raise MCPError(INTERNAL_ERROR, error.message) from None
 
     server.completion()(complete_argument)  # type: ignore[no-untyped-call]  # the SDK's decorator is untyped
 
@@ -424,13 +491,19 @@ def build_server(
         ] = "",
     ) -> str:
         """Ask Gloo AI a question and get a cited answer with follow-up suggestions."""
+        _require_configured()
+        question = question.strip()
+        if not 1 <= len(question) <= MAX_QUERY_LENGTH:
+            raise MCPError(INVALID_PARAMS, f"question must be 1 to {MAX_QUERY_LENGTH:,} characters.")
+        if len(publishers) > MAX_PUBLISHERS_TEXT:
+            raise MCPError(INVALID_PARAMS, f"publishers must be at most {MAX_PUBLISHERS_TEXT:,} characters.")
         wanted = [name.strip() for name in publishers.split(",") if name.strip()]
         scope = f" Pass publishers={wanted!r} so the sources come from them." if wanted else ""
         return (
             f"Ask Gloo AI the question below with the send_message tool.{scope} Answer me from Gloo's reply: "
             "cite its sources by number with their links, never invent a URL, and offer its suggested follow-up "
             "questions. Keep the chat_id so we can continue the conversation with continue_chat.\n\n"
-            f"Question: {question.strip()}"
+            f"Question: {question}"
         )
 
     @server.prompt(name="summarize_gloo_chat", title="Summarize a Gloo conversation")
@@ -439,7 +512,7 @@ def build_server(
     ) -> str:
         """Summarize an earlier Gloo conversation, with its transcript attached."""
         try:
-            history = await (await state.backend()).history(chat_id.strip())
+            history = await (await state.backend()).history(checked_chat_id(chat_id))
         except GlooError as error:  # a prompt's other exceptions reach the host as "Error rendering prompt"
             code = INVALID_PARAMS if isinstance(error, ChatNotFoundError | InvalidRequestError) else INTERNAL_ERROR
             raise MCPError(code, error.message) from None

@@ -74,10 +74,18 @@ class AppState:
             if self._connections == 0:
                 await self.aclose()
 
-    def ready_client(self) -> GlooClient:
-        """The client, or the configuration error that every call must report instead."""
+    def require_configured(self) -> None:
+        """Raise the configuration error that every call must report, local-store reads included.
+
+        Fail closed: with settings that did not load, no tool, resource, prompt or completion
+        reaches Gloo or the store, whatever it would have read.
+        """
         if self.startup_error is not None:
             raise self.startup_error
+
+    def ready_client(self) -> GlooClient:
+        """The client, or the configuration error that every call must report instead."""
+        self.require_configured()
         if self._client is None:  # no await between the check and the assignment: one client, ever
             from gloo_mcp.client import GlooClient
 
@@ -86,6 +94,7 @@ class AppState:
 
     async def store(self) -> ConversationStore:
         """The conversation store, opened once; raises the StoreError that prevented it."""
+        self.require_configured()
         async with self._opening:
             if self._store is None:
                 from gloo_mcp.store import open_store
@@ -113,13 +122,12 @@ class AppState:
 
     async def models(self) -> list[ModelInfo]:
         """Gloo's model catalogue, fetched at most every MODELS_TTL seconds."""
+        self.require_configured()
         now = anyio.current_time()
         if self._models is not None and now - self._models[0] < MODELS_TTL:
             return self._models[1]
         from gloo_mcp.completions import list_models
 
-        if self.startup_error is not None:
-            raise self.startup_error
         models = await list_models(self.ready_client())
         self._models = (now, models)
         return models

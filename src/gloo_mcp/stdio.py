@@ -2,19 +2,30 @@
 
 The SDK's stdio transport reads and writes through ``anyio.wrap_file``: a worker-thread
 hop per line read and two per message written, about half of a trivial call's round
-trip here (docs/performance.md). This module feeds the SDK's own stdio plumbing (JSON
-parsing, message streams) from non-blocking pipes instead, and keeps its guarantee:
-while serving, fd 1 points at stderr and fd 0 at /dev/null, so a stray ``print`` or a
-child process cannot corrupt the JSON-RPC stream; both are restored on exit.
+trip here (docs/performance.md). This module does that transport's job over non-blocking
+pipes instead: it frames lines, validates each once with the SDK's own message type
+(``mcp_types.jsonrpc_message_adapter``), and hands the server the same message streams.
+It keeps the SDK's guarantee: while serving, fd 1 points at stderr and fd 0 at
+/dev/null, so a stray ``print`` or a child process cannot corrupt the JSON-RPC stream;
+both are restored on exit.
+
+It also answers what the SDK's transport leaves unanswered. A line over ``_MAX_LINE``
+bytes is drained without being held whole and answered with a parse error (id null). A
+line the message type refuses is answered too, through the same writer as every other
+message: -32700 when it is not UTF-8 JSON (id null), -32600 when it is JSON but not a
+valid message, for instance a string holding an unpaired UTF-16 surrogate escape such as
+``"\\ud800"`` (with the request's id when it has one). Blank lines are skipped.
 
 Where asyncio cannot watch the descriptors (Windows, stdin redirected from a regular
 file) or the SDK's internals are not where this module expects them, it serves with the
-SDK's transport instead.
+SDK's transport instead, with the SDK's behaviour: no line cap, and a line that fails to
+parse is logged and dropped without an answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import stat
@@ -24,18 +35,28 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import IO, Any, Self
 
 import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from mcp.server import MCPServer
-from mcp.server.stdio import stdio_server
+from mcp.shared.message import SessionMessage
+from mcp_types import INVALID_REQUEST, PARSE_ERROR, ErrorData, JSONRPCError, RequestId, jsonrpc_message_adapter
 
 __all__ = ["serve_stdio"]
 
 logger = logging.getLogger(__name__)
 
-_MAX_LINE = 64 * 1024 * 1024  # one JSON-RPC message; the SDK's reader has no limit either
+# One JSON-RPC message. Every tool argument is capped (a query at 10,000 characters, lists
+# at 50 ids), so a real request is tens of KiB even fully \u-escaped; 4 MiB leaves ample room
+# while keeping the reader's buffer, which may reach twice the limit before the pipe is
+# paused, small.
+_MAX_LINE = 4 * 1024 * 1024
 
 
 class _Lines:
-    """Async iterator of the text lines arriving on a pipe (what the SDK's reader loop consumes)."""
+    """Async iterator of the newline-framed lines arriving on a pipe.
+
+    Yields ``None`` in place of a line longer than the reader's limit: that line is drained
+    a buffer at a time and dropped, so memory stays bounded by the limit.
+    """
 
     def __init__(self, reader: asyncio.StreamReader) -> None:
         self._reader = reader
@@ -43,27 +64,119 @@ class _Lines:
     def __aiter__(self) -> Self:
         return self
 
-    async def __anext__(self) -> str:
+    async def __anext__(self) -> bytes | None:
         try:
-            line = await self._reader.readuntil(b"\n")
+            return await self._reader.readuntil(b"\n")
         except asyncio.IncompleteReadError as end:  # EOF: the host closed stdin
             if not end.partial.strip():
                 raise StopAsyncIteration from None
-            line = end.partial
-        return line.decode("utf-8", errors="replace")
+            return end.partial
+        except asyncio.LimitOverrunError as overrun:
+            await self._discard_line(overrun)
+            return None
+
+    async def _discard_line(self, overrun: asyncio.LimitOverrunError) -> None:
+        # The reader leaves an overrun's bytes buffered (at most about twice its limit):
+        # drop them, then look for the line's end again in what arrives next.
+        while True:
+            await self._reader.readexactly(overrun.consumed)
+            try:
+                await self._reader.readuntil(b"\n")  # the line's tail, short enough now
+            except asyncio.IncompleteReadError:  # the pipe ended inside the line
+                return
+            except asyncio.LimitOverrunError as more:
+                overrun = more
+            else:
+                return
 
 
-class _Writer:
-    """The ``write``/``flush`` pair the SDK's writer loop calls, over a pipe."""
+def _error(request_id: RequestId | None, code: int, message: str) -> JSONRPCError:
+    return JSONRPCError(jsonrpc="2.0", id=request_id, error=ErrorData(code=code, message=message))
 
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
-        self._writer = writer
 
-    async def write(self, text: str) -> None:
-        self._writer.write(text.encode("utf-8"))
+def _is_text(value: Any) -> bool:
+    """Whether ``value`` (parsed JSON) is valid Unicode throughout, i.e. holds no unpaired surrogate."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    except (ValueError, RecursionError):
+        return True  # whatever is wrong, it is not a surrogate: the generic answer fits
+    return True
 
-    async def flush(self) -> None:
-        await self._writer.drain()
+
+def _request_id(message: Any) -> RequestId | None:
+    """The id of a message that is a request (it names a method); None for anything else."""
+    if not isinstance(message, dict) or "method" not in message:
+        return None  # a response's id is one of the client's requests: answering it would confuse the client
+    request_id = message.get("id")
+    if isinstance(request_id, int) and not isinstance(request_id, bool):
+        return request_id
+    if isinstance(request_id, str) and _is_text(request_id):
+        return request_id
+    return None
+
+
+def _rejection(line: bytes) -> JSONRPCError | None:
+    """The answer to a line the SDK's message type refused; None for a blank line, which needs none.
+
+    Called only once validation has failed, so the hot path parses each line once.
+    """
+    if not line.strip():
+        return None
+    try:
+        message = json.loads(line.decode("utf-8"))
+    except UnicodeDecodeError:
+        return _error(None, PARSE_ERROR, "Parse error: the message is not valid UTF-8, so it was not processed.")
+    except json.JSONDecodeError as exc:
+        return _error(
+            None, PARSE_ERROR, f"Parse error: the message is not valid JSON ({exc.msg} at column {exc.colno})."
+        )
+    except RecursionError:
+        return _error(None, PARSE_ERROR, "Parse error: the message nests too deeply, so it was not processed.")
+    if not _is_text(message):
+        text = (
+            "Invalid request: the message contains an unpaired UTF-16 surrogate escape (such as \\ud800), "
+            "which is not valid Unicode, so it was not processed."
+        )
+    else:
+        text = "Invalid request: the message is not a valid JSON-RPC 2.0 request, notification or response."
+    return _error(_request_id(message), INVALID_REQUEST, text)
+
+
+_OVERSIZED = _error(
+    None, PARSE_ERROR, f"Parse error: the message exceeded {_MAX_LINE // (1024 * 1024)} MiB and was discarded."
+)
+
+
+async def _read_messages(
+    lines: _Lines, inbound: MemoryObjectSendStream[SessionMessage], outbound: MemoryObjectSendStream[SessionMessage]
+) -> None:
+    """Validate each line once and pass it to the server; answer those that fail through the one writer."""
+    async with inbound, outbound:
+        async for line in lines:
+            if line is None:
+                answer: JSONRPCError | None = _OVERSIZED
+            else:
+                try:
+                    message = jsonrpc_message_adapter.validate_json(line, by_name=False)
+                except ValueError:  # pydantic's ValidationError, for bad JSON and bad shape alike
+                    answer = _rejection(line)
+                else:
+                    await inbound.send(SessionMessage(message))
+                    continue
+            if answer is not None:
+                logger.debug("answered an unreadable message: %s", answer.error.message)
+                await outbound.send(SessionMessage(answer))
+
+
+async def _write_messages(outbound: MemoryObjectReceiveStream[SessionMessage], writer: asyncio.StreamWriter) -> None:
+    """The pipe's only writer: one ``write`` of one whole line per message, in the order they were sent."""
+    async with outbound:
+        async for session_message in outbound:
+            line = session_message.message.model_dump_json(by_alias=True, exclude_unset=True)
+            writer.write((line + "\n").encode("utf-8"))
+            await writer.drain()
 
 
 def _watchable(fd: int) -> bool:
@@ -91,17 +204,34 @@ def _claimed_std_streams() -> Iterator[tuple[IO[bytes], IO[bytes]]]:
 
 
 @asynccontextmanager
-async def _pipes(wire_in: IO[bytes], wire_out: IO[bytes]) -> AsyncIterator[tuple[_Lines, _Writer]]:
+async def _pipes(wire_in: IO[bytes], wire_out: IO[bytes]) -> AsyncIterator[tuple[_Lines, asyncio.StreamWriter]]:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=_MAX_LINE)
     read_transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), wire_in)
     write_transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, wire_out)
     writer = asyncio.StreamWriter(write_transport, protocol, None, loop)
     try:
-        yield _Lines(reader), _Writer(writer)
+        yield _Lines(reader), writer
     finally:
         read_transport.close()
         write_transport.close()
+
+
+@asynccontextmanager
+async def _message_streams(
+    lines: _Lines, writer: asyncio.StreamWriter
+) -> AsyncIterator[tuple[MemoryObjectReceiveStream[SessionMessage], MemoryObjectSendStream[SessionMessage]]]:
+    """The server's two message streams over the pipes, shaped as the SDK's ``stdio_server`` yields them.
+
+    Plain memory streams: the SDK's dispatcher reads a sender's contextvars only where the
+    stream carries them (HTTP middleware), and the stdin reader sets none.
+    """
+    inbound_send, inbound = anyio.create_memory_object_stream[SessionMessage](0)
+    outbound, outbound_receive = anyio.create_memory_object_stream[SessionMessage](0)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_read_messages, lines, inbound_send, outbound.clone())
+        tg.start_soon(_write_messages, outbound_receive, writer)
+        yield inbound, outbound
 
 
 def _fast_path_available(server: MCPServer[Any]) -> bool:
@@ -124,7 +254,7 @@ async def _serve(server: MCPServer[Any]) -> None:
     with _claimed_std_streams() as (wire_in, wire_out):
         async with (
             _pipes(wire_in, wire_out) as (lines, writer),
-            stdio_server(lines, writer) as (read_stream, write_stream),  # type: ignore[arg-type]
+            _message_streams(lines, writer) as (read_stream, write_stream),
         ):
             await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
 

@@ -14,11 +14,20 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
-from urllib.parse import urlsplit
+from urllib.parse import unquote
 
+from gloo_mcp.errors import InvalidRequestError, StoreError
 from gloo_mcp.models import ChatMessage, ChatSummary
 
-__all__ = ["ConversationStore", "decode_cursor", "describe_url", "encode_cursor", "open_store"]
+__all__ = [
+    "ConversationStore",
+    "decode_cursor",
+    "describe_url",
+    "encode_cursor",
+    "open_store",
+    "store_failure",
+    "url_secrets",
+]
 
 
 class ConversationStore(Protocol):
@@ -49,24 +58,47 @@ def encode_cursor(summary: ChatSummary) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[str, str]:
-    """(updated_at ISO, chat_id) of the last chat on the previous page; ValueError if it is not ours."""
-    padded = cursor + "=" * (-len(cursor) % 4)
-    value = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
-        raise ValueError("not a list_chats cursor")
-    updated_at, chat_id = value
-    datetime.fromisoformat(updated_at)
+    """(updated_at ISO, chat_id) of the last chat on the previous page; InvalidRequestError if it is not ours."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
+            raise ValueError("not a list_chats cursor")
+        updated_at, chat_id = value
+        datetime.fromisoformat(updated_at)
+    except ValueError:  # binascii.Error and json's errors are ValueErrors too
+        raise InvalidRequestError(
+            "cursor is not one that list_chats returned; pass next_cursor unchanged, or omit it for the newest."
+        ) from None
     return updated_at, chat_id
 
 
 def describe_url(url: str) -> str:
-    """The store URL without its password, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.scheme.startswith("sqlite"):
+    """The store URL without its user name and password, for messages and logs; never raises."""
+    scheme, _, rest = url.partition("://")
+    if scheme.startswith("sqlite"):
         return url
-    host = parts.hostname or "localhost"
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
+    netloc, slash, path = rest.partition("/")
+    host = netloc.rpartition("@")[2]
+    return f"{scheme}://{host}{slash}{path.partition('?')[0]}"
+
+
+def url_secrets(url: str) -> list[str]:
+    """Every form in which the URL's password (and user info) could appear in a driver's message."""
+    netloc = url.partition("://")[2].partition("/")[0]
+    userinfo = netloc.rpartition("@")[0]
+    password = userinfo.partition(":")[2]
+    forms = {userinfo, password, unquote(password), url}
+    return sorted((form for form in forms if form), key=len, reverse=True)
+
+
+def store_failure(url: str, exc: BaseException, *, advice: str) -> StoreError:
+    """A StoreError naming the store without its password, with the driver's reason scrubbed of it too."""
+    text = str(exc).strip()
+    reason = text.splitlines()[0] if text else type(exc).__name__
+    for secret in url_secrets(url):
+        reason = reason.replace(secret, "***")
+    return StoreError(f"The conversation store {describe_url(url)} failed ({reason}); {advice}")
 
 
 async def open_store(url: str) -> ConversationStore:

@@ -16,7 +16,7 @@ import anyio
 
 from gloo_mcp.errors import StoreError
 from gloo_mcp.models import ChatMessage, ChatSummary
-from gloo_mcp.store import decode_cursor, describe_url, encode_cursor
+from gloo_mcp.store import decode_cursor, describe_url, encode_cursor, store_failure
 
 if TYPE_CHECKING:
     import psycopg
@@ -79,13 +79,17 @@ class PostgresStore:
             return await psycopg.AsyncConnection.connect(
                 url.replace("postgres://", "postgresql://", 1), autocommit=True
             )
+        except psycopg.ProgrammingError:  # libpq could not parse the URL; its message may quote the password
+            raise StoreError(
+                f"The PostgreSQL driver could not parse GLOO_STORE_URL for {describe_url(url)}; percent-encode special "
+                "characters in the user name and password (% as %25, @ as %40) and check the host and port."
+            ) from None
         except psycopg.Error as exc:
             raise PostgresStore._failure(url, exc) from None
 
     @staticmethod
     def _failure(url: str, exc: Exception) -> StoreError:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return StoreError(f"The conversation store {describe_url(url)} failed ({reason}); check GLOO_STORE_URL.")
+        return store_failure(url, exc, advice="check GLOO_STORE_URL and that the database is reachable.")
 
     async def _run(self, work: Any) -> Any:
         """Run ``work(connection)``, reconnecting once if the server dropped the connection."""

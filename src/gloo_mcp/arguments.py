@@ -1,0 +1,130 @@
+"""Argument rules shared by every entry point, and one sentence for each way to break them.
+
+The SDK validates a tool's arguments with pydantic and would hand the model a multi-line
+dump with documentation links. :func:`argument_error` turns the first problem into one
+sentence that names the argument, what was wrong, and what is allowed (read from the
+tool's own input schema, so the sentence cannot drift from the schema hosts see).
+Prompts, resource templates and argument completion take a ``chat_id`` as a plain
+string; :func:`checked_chat_id` applies the tools' rule to them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from gloo_mcp.errors import InvalidRequestError
+
+__all__ = ["CHAT_ID_MAX_LENGTH", "CHAT_ID_PATTERN", "argument_error", "checked_chat_id", "could_be_chat_id"]
+
+CHAT_ID_MAX_LENGTH = 200
+CHAT_ID_PATTERN = r"^[A-Za-z0-9._:-]+$"
+_CHAT_ID = re.compile(CHAT_ID_PATTERN)
+_CHAT_ID_RULE = f"1 to {CHAT_ID_MAX_LENGTH} letters, digits, '.', '_', ':' or '-'"
+_SHOWN_VALUE_LENGTH = 40
+
+
+def could_be_chat_id(text: str) -> bool:
+    """Whether ``text`` obeys the chat_id rule (so it may be looked up at all)."""
+    return 0 < len(text) <= CHAT_ID_MAX_LENGTH and _CHAT_ID.match(text) is not None
+
+
+def checked_chat_id(raw: str) -> str:
+    """``raw`` trimmed, if it obeys the tools' chat_id rule; else InvalidRequestError in one sentence."""
+    text = raw.strip()
+    if not could_be_chat_id(text):
+        problem = "is empty" if not text else f"is {_shown(text)}"
+        raise InvalidRequestError(
+            f"chat_id {problem}, but it must be {_CHAT_ID_RULE}: the chat_id that send_message returned."
+        )
+    return text
+
+
+def _shown(value: object) -> str:
+    """A short, one-line rendering of a rejected value (never the whole of a huge one)."""
+    if isinstance(value, str):
+        kind = "the text"
+        text = json.dumps(value, ensure_ascii=False)
+    elif isinstance(value, bool):
+        return "true" if value else "false"
+    elif value is None:
+        return "null"
+    elif isinstance(value, int | float):
+        return f"the number {value}"
+    elif isinstance(value, list):
+        return f"a list of {len(value)}"
+    elif isinstance(value, Mapping):
+        return "an object"
+    else:
+        kind, text = "a value", repr(value)
+    if len(text) > _SHOWN_VALUE_LENGTH:
+        return f'{kind} {text[: _SHOWN_VALUE_LENGTH - 1]}…" ({len(str(value)):,} characters)'
+    return f"{kind} {text}"
+
+
+def _allowed(schema: Mapping[str, Any], defs: Mapping[str, Any]) -> str:
+    """What a JSON-schema property accepts, in words (``defs``: the schema's ``$defs``)."""
+    reference = schema.get("$ref")
+    if isinstance(reference, str):
+        schema = defs.get(reference.rpartition("/")[2], {})
+    options = schema.get("anyOf")
+    if isinstance(options, list):
+        kinds = [_allowed(option, defs) for option in options if option.get("type") != "null"]
+        nullable = any(option.get("type") == "null" for option in options)
+        return " or ".join(kinds) + (", or null for the server default" if nullable else "")
+    if "enum" in schema:
+        return "one of " + ", ".join(json.dumps(v) for v in schema["enum"])
+    kind = schema.get("type")
+    if kind == "integer":
+        low, high = schema.get("minimum"), schema.get("maximum")
+        if low is not None and high is not None:
+            return f"a whole number from {low:,} to {high:,}"
+        return "a whole number"
+    if kind == "boolean":
+        return "true or false"
+    if kind == "array":
+        items = schema.get("items", {})
+        most = schema.get("maxItems")
+        limit = f" of at most {most}" if most is not None else ""
+        return f"a list{limit} (each {_allowed(items, defs)})" if items else f"a list{limit}"
+    if kind == "string":
+        if schema.get("pattern") == CHAT_ID_PATTERN:
+            return _CHAT_ID_RULE
+        low, high = schema.get("minLength"), schema.get("maxLength")
+        if low is not None and high is not None:
+            return f"text of {low:,} to {high:,} characters"
+        if high is not None:
+            return f"text of at most {high:,} characters"
+        return "text"
+    return "a value of the documented type"
+
+
+def _problem(error: Mapping[str, Any]) -> str:
+    if error["type"] == "missing":
+        return "is missing"
+    value = error.get("input")
+    if error["type"] in ("string_too_short", "too_short") and isinstance(value, str | list) and not value:
+        return "is empty" if isinstance(value, str) else "is an empty list"
+    return f"is {_shown(value)}"
+
+
+def argument_error(tool: str, error: ValidationError, input_schema: Mapping[str, Any] | None) -> str:
+    """One sentence for the first problem ``error`` found in a call of ``tool``."""
+    first = error.errors()[0]
+    location = [part for part in first["loc"] if not (isinstance(part, str) and part.endswith("Arguments"))]
+    name = str(location[0]) if location else "arguments"
+    where = name + "".join(f"[{part}]" for part in location[1:])
+    properties = (input_schema or {}).get("properties", {})
+    defs = (input_schema or {}).get("$defs", {})
+    schema = properties.get(name)
+    if schema is None:
+        return f"{tool}: {where} {_problem(first)}; check the arguments against the tool's input schema."
+    if len(location) > 1 and isinstance(schema.get("anyOf"), list):
+        schema = next((o for o in schema["anyOf"] if o.get("type") == "array"), schema)
+    if len(location) > 1 and "items" in schema:
+        schema = schema["items"]
+    return f"{tool}: {where} {_problem(first)}, but it must be {_allowed(schema, defs)}."
