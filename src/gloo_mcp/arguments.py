@@ -107,8 +107,10 @@ def _problem(error: Mapping[str, Any]) -> str:
     if error["type"] == "missing":
         return "is missing"
     value = error.get("input")
-    if error["type"] in ("string_too_short", "too_short") and isinstance(value, str | list) and not value:
-        return "is empty" if isinstance(value, str) else "is an empty list"
+    if isinstance(value, str) and not value.strip():
+        return "is empty"
+    if isinstance(value, list) and not value:
+        return "is an empty list"
     return f"is {_shown(value)}"
 
 
