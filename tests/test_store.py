@@ -208,3 +208,86 @@ async def test_a_sqlite_write_waits_for_another_process_lock_instead_of_failing(
     other.close()
     assert len(await store.messages("gm-wait")) == 2
     await store.aclose()
+
+
+# The schema every store had before versions were recorded (release 0.1), as its users' files hold it.
+SQLITE_V1 = """
+CREATE TABLE chats (chat_id TEXT PRIMARY KEY, title TEXT NOT NULL, backend TEXT NOT NULL,
+                    created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE INDEX chats_by_update ON chats (updated_at DESC, chat_id DESC);
+CREATE TABLE messages (chat_id TEXT NOT NULL REFERENCES chats (chat_id), position INTEGER NOT NULL,
+                       body TEXT NOT NULL, PRIMARY KEY (chat_id, position));
+"""
+POSTGRES_V1 = [
+    "CREATE TABLE gloo_mcp_chats (chat_id TEXT PRIMARY KEY, title TEXT NOT NULL, backend TEXT NOT NULL, "
+    "created_at TIMESTAMPTZ NOT NULL, updated_at TIMESTAMPTZ NOT NULL)",
+    "CREATE INDEX gloo_mcp_chats_by_update ON gloo_mcp_chats (updated_at DESC, chat_id DESC)",
+    "CREATE TABLE gloo_mcp_messages (chat_id TEXT NOT NULL REFERENCES gloo_mcp_chats (chat_id), "
+    "position INTEGER NOT NULL, body JSONB NOT NULL, PRIMARY KEY (chat_id, position))",
+]
+OLD_ROWS = [(f"c{n}", f"Old question {n} about {'hope' if n % 2 else 'work'}") for n in range(30)]
+
+
+def _write_v1_sqlite(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    with sqlite3.connect(path) as db:
+        db.executescript(SQLITE_V1)
+        for n, (chat_id, title) in enumerate(OLD_ROWS):
+            stamp = (T0 + timedelta(minutes=n)).isoformat()
+            db.execute("INSERT INTO chats VALUES (?, ?, 'completions', ?, ?)", (chat_id, title, stamp, stamp))
+            db.execute("INSERT INTO messages VALUES (?, 0, ?)", (chat_id, turn(n)[0].model_dump_json()))
+    db.close()
+
+
+def _write_v1_postgres(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as db:
+        for statement in POSTGRES_V1:
+            db.execute(statement)
+        for n, (chat_id, title) in enumerate(OLD_ROWS):
+            stamp = T0 + timedelta(minutes=n)
+            db.execute(
+                "INSERT INTO gloo_mcp_chats VALUES (%s, %s, 'completions', %s, %s)", (chat_id, title, stamp, stamp)
+            )
+            db.execute("INSERT INTO gloo_mcp_messages VALUES (%s, 0, %s)", (chat_id, turn(n)[0].model_dump_json()))
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_a_store_written_by_the_previous_schema_is_upgraded_in_place_without_losing_a_row(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if kind == "sqlite":
+        path = tmp_path / "old" / "chats.db"
+        _write_v1_sqlite(path)
+        url = f"sqlite:///{path}"
+    else:
+        url = _fresh_database(request.getfixturevalue("postgres_url"))
+        _write_v1_postgres(url)
+    store = await open_store(url)
+    try:
+        everything, cursor = await store.list_chats(text=None, limit=100, cursor=None)
+        hope, _ = await store.list_chats(text="HOPE", limit=100, cursor=None)
+        await store.record_turn(
+            "c-new", backend="completions", title="A new hopeful question", at=T0 + timedelta(days=1)
+        )
+        after, _ = await store.list_chats(text="hope", limit=100, cursor=None)
+        first_messages = await store.messages("c0")
+    finally:
+        await store.aclose()
+    assert sorted(chat.chat_id for chat in everything) == sorted(chat_id for chat_id, _ in OLD_ROWS)
+    assert cursor is None
+    assert [chat.chat_id for chat in hope] == [f"c{n}" for n in range(29, 0, -2)]  # newest first
+    assert after[0].chat_id == "c-new" and len(after) == len(hope) + 1
+    assert [m.content for m in first_messages] == ["question 0"]
+    reopened = await open_store(url)  # a second open finds nothing left to migrate
+    await reopened.aclose()
+
+
+@pytest.mark.parametrize("text", ["Old question 1", "ld q", "hope", "o"])
+async def test_title_search_finds_substrings_of_any_length_in_any_case(store: ConversationStore, text: str) -> None:
+    for n, (chat_id, title) in enumerate(OLD_ROWS):
+        await store.record_turn(chat_id, backend="message", title=title, at=T0 + timedelta(minutes=n))
+    found, _ = await store.list_chats(text=text.upper(), limit=100, cursor=None)
+    expected = [chat_id for chat_id, title in reversed(OLD_ROWS) if text.lower() in title.lower()]
+    assert [chat.chat_id for chat in found] == expected

@@ -8,6 +8,7 @@ once if the server dropped it. Needs ``pip install 'gloo-mcp[postgres]'`` (psyco
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Self
@@ -23,7 +24,9 @@ if TYPE_CHECKING:
 
 __all__ = ["PostgresStore"]
 
-_SCHEMA = [
+logger = logging.getLogger(__name__)
+
+_BASE_SCHEMA = [
     """CREATE TABLE IF NOT EXISTS gloo_mcp_chats (
         chat_id    TEXT PRIMARY KEY,
         title      TEXT NOT NULL,
@@ -39,6 +42,46 @@ _SCHEMA = [
         PRIMARY KEY (chat_id, position)
     )""",
 ]
+
+_TITLE_INDEX = [
+    "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+    "CREATE INDEX IF NOT EXISTS gloo_mcp_chats_title_trgm ON gloo_mcp_chats USING gin (title gin_trgm_ops)",
+]
+"""Title search: a trigram index that ILIKE '%text%' uses (3+ characters) instead of scanning."""
+
+_MIGRATIONS: list[tuple[list[str], bool]] = [(_BASE_SCHEMA, True), (_TITLE_INDEX, False)]
+"""(statements, required) per schema version. An optional step that the database refuses (pg_trgm
+not installed, or not permitted) is skipped with a warning: searches then scan titles."""
+
+_MIGRATION_LOCK = 0x676C6F6F  # pg_advisory_xact_lock key: one replica migrates at a time
+
+
+async def _migrate(db: psycopg.AsyncConnection[Any]) -> None:
+    """Bring the schema up to date in place, in one transaction, rows untouched.
+
+    Stores made before versions were recorded have no gloo_mcp_schema row and count as
+    version 0; the base schema's statements are idempotent, so they upgrade like new ones.
+    """
+    import psycopg
+
+    async with db.transaction():
+        await db.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        await db.execute("CREATE TABLE IF NOT EXISTS gloo_mcp_schema (version INTEGER NOT NULL)")
+        row = await (await db.execute("SELECT version FROM gloo_mcp_schema")).fetchone()
+        version = row[0] if row else 0
+        for statements, required in _MIGRATIONS[version:]:
+            try:
+                async with db.transaction():  # a savepoint: an optional step may fail alone
+                    for statement in statements:
+                        await db.execute(statement)
+            except psycopg.Error as exc:
+                if required:
+                    raise
+                logger.warning("conversation store: optional schema step skipped (%s)", type(exc).__name__)
+        if row is None:
+            await db.execute("INSERT INTO gloo_mcp_schema (version) VALUES (%s)", (len(_MIGRATIONS),))
+        else:
+            await db.execute("UPDATE gloo_mcp_schema SET version = %s", (len(_MIGRATIONS),))
 
 
 def _summary(row: tuple[Any, ...]) -> ChatSummary:
@@ -59,9 +102,7 @@ class PostgresStore:
     async def open(cls, url: str) -> Self:
         connection = await cls._connect(url)
         try:
-            async with connection.transaction():
-                for statement in _SCHEMA:
-                    await connection.execute(statement)
+            await _migrate(connection)
         except Exception as exc:
             await connection.close()
             raise cls._failure(url, exc) from None

@@ -23,7 +23,7 @@ from gloo_mcp.store import decode_cursor, encode_cursor
 
 __all__ = ["SQLiteStore"]
 
-_SCHEMA = """
+_BASE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS chats (
     chat_id    TEXT PRIMARY KEY,
     title      TEXT NOT NULL,
@@ -39,6 +39,67 @@ CREATE TABLE IF NOT EXISTS messages (
     PRIMARY KEY (chat_id, position)
 );
 """
+
+# Title search: an FTS5 trigram index over chats.title (substring matches of 3+ characters, any
+# case, without scanning the table), kept in step with chats by triggers.
+_TITLE_INDEX = """
+CREATE VIRTUAL TABLE chats_title USING fts5(title, content='chats', content_rowid='rowid', tokenize='trigram');
+CREATE TRIGGER chats_title_insert AFTER INSERT ON chats BEGIN
+    INSERT INTO chats_title (rowid, title) VALUES (new.rowid, new.title);
+END;
+CREATE TRIGGER chats_title_delete AFTER DELETE ON chats BEGIN
+    INSERT INTO chats_title (chats_title, rowid, title) VALUES ('delete', old.rowid, old.title);
+END;
+CREATE TRIGGER chats_title_update AFTER UPDATE OF title ON chats BEGIN
+    INSERT INTO chats_title (chats_title, rowid, title) VALUES ('delete', old.rowid, old.title);
+    INSERT INTO chats_title (rowid, title) VALUES (new.rowid, new.title);
+END;
+INSERT INTO chats_title (chats_title) VALUES ('rebuild');
+"""
+
+_MIGRATIONS = (_BASE_SCHEMA, _TITLE_INDEX)
+"""Schema version N is reached by running the first N scripts; ``PRAGMA user_version`` records N.
+
+Version 1 is the schema stores were created with before versions were recorded (user_version 0),
+and its script is idempotent, so an old store and a new one are upgraded the same way."""
+
+_TRIGRAM = 3  # the shortest text the trigram index can find; shorter searches scan titles
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring the schema up to date in place, in one transaction, without touching a row's data.
+
+    ``BEGIN IMMEDIATE`` takes the write lock first, so of two processes opening an old store
+    at once, one migrates and the other then finds nothing left to do.
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        (version,) = db.execute("PRAGMA user_version").fetchone()
+        for script in _MIGRATIONS[version:]:
+            for statement in _statements(script):
+                db.execute(statement)
+        db.execute(f"PRAGMA user_version={len(_MIGRATIONS)}")
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
+def _statements(script: str) -> list[str]:
+    """A script's statements (executescript would commit the migration's transaction)."""
+    statements, current = [], ""
+    for line in script.strip().splitlines():
+        current += line + "\n"
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    return statements
+
+
+def _fts_phrase(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
 
 _BUSY_TIMEOUT_MS = 30_000
 
@@ -85,7 +146,7 @@ class SQLiteStore:
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
             connection.execute("PRAGMA foreign_keys=ON")
-            connection.executescript(_SCHEMA)
+            _migrate(connection)
             return connection
 
         try:
@@ -168,14 +229,18 @@ class SQLiteStore:
     async def list_chats(
         self, *, text: str | None, limit: int, cursor: str | None
     ) -> tuple[list[ChatSummary], str | None]:
-        clauses, params = [], []
-        if text:
+        clauses: list[str] = []
+        params: list[object] = []
+        if text and len(text) >= _TRIGRAM:
+            clauses.append("(rowid IN (SELECT rowid FROM chats_title WHERE chats_title MATCH ?) OR chat_id = ?)")
+            params += [_fts_phrase(text), text]
+        elif text:
             clauses.append("(title LIKE ? ESCAPE '\\' OR chat_id = ?)")
             params += [_like(text), text]
         if cursor:
             updated_at, chat_id = decode_cursor(cursor)
-            clauses.append("(updated_at < ? OR (updated_at = ? AND chat_id < ?))")
-            params += [updated_at, updated_at, chat_id]
+            clauses.append("(updated_at, chat_id) < (?, ?)")  # a row value: seeks in chats_by_update
+            params += [updated_at, chat_id]
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         query = f"SELECT * FROM chats {where} ORDER BY updated_at DESC, chat_id DESC LIMIT ?"
 
