@@ -291,3 +291,28 @@ async def test_title_search_finds_substrings_of_any_length_in_any_case(store: Co
     found, _ = await store.list_chats(text=text.upper(), limit=100, cursor=None)
     expected = [chat_id for chat_id, title in reversed(OLD_ROWS) if text.lower() in title.lower()]
     assert [chat.chat_id for chat in found] == expected
+
+
+async def test_paging_backwards_through_a_long_chat_returns_every_message_once_in_order(
+    store: ConversationStore,
+) -> None:
+    for n in range(300):
+        await store.record_turn("gm-long", backend="completions", title="Long", at=T0, messages=turn(n))
+    seen: list[str] = []
+    before: int | None = None
+    pages = 0
+    while before != 0:
+        page = await store.newest_messages("gm-long", before=before, budget=4_000)
+        assert page.total == 600 and page.messages
+        assert sum(len(m.model_dump_json()) for m in page.messages) <= 4_000
+        seen = [m.content for m in page.messages] + seen
+        before, pages = page.start, pages + 1
+    assert seen == [text for n in range(300) for text in (f"question {n}", f"answer {n}")]
+    assert pages > 10
+
+
+async def test_a_message_larger_than_the_budget_still_makes_a_page_of_its_own(store: ConversationStore) -> None:
+    big = ChatMessage(role="assistant", content="x" * 10_000)
+    await store.record_turn("gm-big", backend="completions", title="Big", at=T0, messages=[*turn(1), big])
+    page = await store.newest_messages("gm-big", before=None, budget=1_000)
+    assert [m.content for m in page.messages] == [big.content] and page.start == 2

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 from urllib.parse import unquote
@@ -21,11 +22,13 @@ from gloo_mcp.models import ChatMessage, ChatSummary
 
 __all__ = [
     "ConversationStore",
+    "MessagePage",
     "decode_cursor",
     "describe_url",
     "encode_cursor",
     "open_store",
     "store_failure",
+    "take_newest",
     "url_secrets",
 ]
 
@@ -43,6 +46,15 @@ class ConversationStore(Protocol):
         """The chat's messages in the order they were recorded."""
         ...
 
+    async def newest_messages(self, chat_id: str, *, before: int | None, budget: int) -> MessagePage:
+        """The newest messages recorded before position ``before`` (all, if None) whose JSON fits ``budget`` bytes.
+
+        Read newest first and returned oldest first; at least one message when any is left,
+        even if that one alone exceeds the budget. Costs what the page costs, whatever the
+        chat's length.
+        """
+        ...
+
     async def list_chats(
         self, *, text: str | None, limit: int, cursor: str | None
     ) -> tuple[list[ChatSummary], str | None]:
@@ -50,6 +62,30 @@ class ConversationStore(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class MessagePage:
+    """Some consecutive messages of a chat: ``messages[0]`` is at position ``start`` of ``total``."""
+
+    messages: list[ChatMessage]
+    start: int
+    total: int
+
+
+def take_newest(bodies: Iterable[tuple[int, str]], budget: int, *, used: int = 0) -> tuple[list[tuple[int, str]], bool]:
+    """From (position, JSON body) pairs newest first, those that fit ``budget`` bytes of which ``used`` are spent.
+
+    At least one is taken when nothing was before (``used == 0``). Returns them oldest
+    first, and whether the iteration stopped because the budget was spent.
+    """
+    taken: list[tuple[int, str]] = []
+    for position, body in bodies:
+        if (taken or used) and used + len(body) > budget:
+            return taken[::-1], True
+        taken.append((position, body))
+        used += len(body)
+    return taken[::-1], False
 
 
 def encode_cursor(summary: ChatSummary) -> str:

@@ -17,7 +17,7 @@ import anyio
 
 from gloo_mcp.errors import StoreError
 from gloo_mcp.models import ChatMessage, ChatSummary
-from gloo_mcp.store import decode_cursor, describe_url, encode_cursor, store_failure
+from gloo_mcp.store import MessagePage, decode_cursor, describe_url, encode_cursor, store_failure, take_newest
 
 if TYPE_CHECKING:
     import psycopg
@@ -82,6 +82,13 @@ async def _migrate(db: psycopg.AsyncConnection[Any]) -> None:
             await db.execute("INSERT INTO gloo_mcp_schema (version) VALUES (%s)", (len(_MIGRATIONS),))
         else:
             await db.execute("UPDATE gloo_mcp_schema SET version = %s", (len(_MIGRATIONS),))
+
+
+_PAGE_BATCH = 64
+
+
+def _size(taken: list[tuple[int, str]]) -> int:
+    return sum(len(body) for _, body in taken)
 
 
 def _summary(row: tuple[Any, ...]) -> ChatSummary:
@@ -196,6 +203,35 @@ class PostgresStore:
 
         result: list[ChatMessage] = await self._run(read)
         return result
+
+    async def newest_messages(self, chat_id: str, *, before: int | None, budget: int) -> MessagePage:
+        async def read(db: psycopg.AsyncConnection[Any]) -> tuple[list[tuple[int, str]], int]:
+            row = await (
+                await db.execute("SELECT MAX(position) FROM gloo_mcp_messages WHERE chat_id = %s", (chat_id,))
+            ).fetchone()
+            total = 0 if row is None or row[0] is None else row[0] + 1
+            start = total if before is None else before
+            taken: list[tuple[int, str]] = []
+            while start > 0:  # batches read newest first until the budget is spent
+                rows = await (
+                    await db.execute(
+                        "SELECT position, body::text FROM gloo_mcp_messages WHERE chat_id = %s AND position < %s "
+                        "ORDER BY position DESC LIMIT %s",
+                        (chat_id, start, _PAGE_BATCH),
+                    )
+                ).fetchall()
+                if not rows:
+                    break
+                batch, spent = take_newest(((position, body) for position, body in rows), budget, used=_size(taken))
+                taken = batch + taken
+                if spent or len(rows) < _PAGE_BATCH:
+                    break
+                start = rows[-1][0]
+            return taken, total
+
+        taken, total = await self._run(read)
+        messages = [ChatMessage.model_validate_json(body) for _, body in taken]
+        return MessagePage(messages, taken[0][0] if taken else 0, total)
 
     async def list_chats(
         self, *, text: str | None, limit: int, cursor: str | None

@@ -19,7 +19,7 @@ import anyio
 
 from gloo_mcp.errors import StoreError
 from gloo_mcp.models import ChatMessage, ChatSummary
-from gloo_mcp.store import decode_cursor, encode_cursor
+from gloo_mcp.store import MessagePage, decode_cursor, encode_cursor, take_newest
 
 __all__ = ["SQLiteStore"]
 
@@ -225,6 +225,21 @@ class SQLiteStore:
 
         bodies: list[str] = await self._run(read)
         return [ChatMessage.model_validate_json(body) for body in bodies]
+
+    async def newest_messages(self, chat_id: str, *, before: int | None, budget: int) -> MessagePage:
+        def read(db: sqlite3.Connection) -> tuple[list[tuple[int, str]], int]:
+            (last,) = db.execute("SELECT MAX(position) FROM messages WHERE chat_id = ?", (chat_id,)).fetchone()
+            total = -1 if last is None else last
+            rows = db.execute(
+                "SELECT position, body FROM messages WHERE chat_id = ? AND position < ? ORDER BY position DESC",
+                (chat_id, total + 1 if before is None else before),
+            )  # a cursor over the primary key, read only as far as the budget goes
+            taken, _ = take_newest(((row["position"], row["body"]) for row in rows), budget)
+            return taken, total + 1
+
+        taken, total = await self._run(read)
+        messages = [ChatMessage.model_validate_json(body) for _, body in taken]
+        return MessagePage(messages, taken[0][0] if taken else 0, total)
 
     async def list_chats(
         self, *, text: str | None, limit: int, cursor: str | None
