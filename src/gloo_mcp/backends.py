@@ -16,7 +16,8 @@ from typing import Protocol
 from gloo_mcp.client import GlooClient
 from gloo_mcp.completions import OnText, complete
 from gloo_mcp.errors import ChatNotFoundError, InvalidRequestError, StoreError
-from gloo_mcp.models import ChatHistory, ChatMessage, ChatReply, MessageOptions
+from gloo_mcp.history_pages import PAGE_BUDGET_BYTES, history_page, page_of
+from gloo_mcp.models import ChatHistory, ChatMessage, ChatReply, ChatSummary, MessageOptions
 from gloo_mcp.routing import Routing
 from gloo_mcp.store import ConversationStore
 
@@ -46,7 +47,9 @@ class ChatBackend(Protocol):
         on_text: OnText | None = None,
     ) -> ChatReply: ...
 
-    async def history(self, chat_id: str) -> ChatHistory: ...
+    async def history(self, chat_id: str, *, before: int | None = None) -> ChatHistory:
+        """The page of newest messages before position ``before`` (None: the newest page)."""
+        ...
 
 
 class MessageBackend:
@@ -83,9 +86,9 @@ class MessageBackend:
         except StoreError as error:
             logger.warning("could not index chat %s: %s", chat_id, error.message)
 
-    async def history(self, chat_id: str) -> ChatHistory:
+    async def history(self, chat_id: str, *, before: int | None = None) -> ChatHistory:
         try:
-            return await self._client.get_chat(chat_id)
+            whole = await self._client.get_chat(chat_id)
         except ChatNotFoundError:
             known = await self._store.chat(chat_id) if self._store is not None else None
             if known is not None and known.backend == "completions":
@@ -94,6 +97,7 @@ class MessageBackend:
                     "gloo-mcp with GLOO_BACKEND=completions to read or continue it."
                 ) from None
             raise
+        return history_page(whole, page_of(whole, before))
 
 
 class CompletionsBackend:
@@ -171,6 +175,11 @@ class CompletionsBackend:
         )
 
     async def _earlier_messages(self, chat_id: str) -> list[ChatMessage]:
+        await self._known(chat_id)
+        return await self._store.messages(chat_id)
+
+    async def _known(self, chat_id: str) -> ChatSummary:
+        """The chat's index row, if gloo-mcp keeps it as a Completions V2 chat; else ChatNotFoundError."""
         known = await self._store.chat(chat_id)
         if known is None or known.backend != "completions":
             where = (
@@ -182,16 +191,12 @@ class CompletionsBackend:
                 f"gloo-mcp keeps no Completions V2 chat with id {chat_id!r}; {where}, or call send_message to start "
                 "a new conversation."
             )
-        return await self._store.messages(chat_id)
+        return known
 
-    async def history(self, chat_id: str) -> ChatHistory:
-        messages = await self._earlier_messages(chat_id)
-        known = await self._store.chat(chat_id)
-        assert known is not None
-        return ChatHistory(
-            chat_id=chat_id,
-            title=known.title,
-            created_at=known.created_at,
-            updated_at=known.updated_at,
-            messages=messages,
+    async def history(self, chat_id: str, *, before: int | None = None) -> ChatHistory:
+        known = await self._known(chat_id)
+        page = await self._store.newest_messages(chat_id, before=before, budget=PAGE_BUDGET_BYTES)
+        chat = ChatHistory(
+            chat_id=chat_id, title=known.title, created_at=known.created_at, updated_at=known.updated_at, messages=[]
         )
+        return history_page(chat, page)

@@ -6,6 +6,7 @@ naive ISO timestamps, extra fields — and turn it into the tool models that age
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -60,8 +61,11 @@ def _as_utc(value: object) -> object:
 
 
 def _first_text(value: object) -> str | None:
+    """A source field's text: a string, the first string of a list, or a number written out."""
     if isinstance(value, list):
         value = next((v for v in value if isinstance(v, str) and v.strip()), None)
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return str(value)
     if isinstance(value, str) and value.strip():
         return value.strip()
     return None
@@ -94,7 +98,8 @@ class Source(BaseModel):
                     used.add(name)
                     break
         for key, value in data.items():
-            if key not in used and key not in out:
+            # a known name whose value is not text (an object, a flag) cannot fill its field: left out
+            if key not in used and key not in out and key not in _SOURCE_ALIASES:
                 out[key] = value
         return out
 
@@ -126,13 +131,19 @@ class ChatMessage(BaseModel):
 
 
 class ChatHistory(BaseModel):
-    """A whole conversation, oldest turn first."""
+    """A conversation's newest messages that fit one page, oldest first, and how to read further back."""
 
     chat_id: str
     title: str | None = Field(default=None, description="Gloo's generated title for the conversation.")
     created_at: datetime | None = None
     updated_at: datetime | None = None
-    messages: list[ChatMessage] = Field(description="The turns, oldest first.")
+    messages: list[ChatMessage] = Field(description="The messages on this page, oldest first.")
+    total_messages: int = Field(default=0, description="How many messages the whole conversation has.")
+    first_index: int = Field(default=0, description="Position of messages[0] in the whole conversation (0-based).")
+    has_more: bool = Field(default=False, description="Whether older messages exist before this page.")
+    next_cursor: str | None = Field(
+        default=None, description="Pass as cursor to get_chat_history to read the page of older messages."
+    )
 
 
 class ChatSummary(BaseModel):
@@ -263,4 +274,5 @@ class WireChat(BaseModel):
             created_at=self.created_at,
             updated_at=self.updated_at,
             messages=[m.to_message() for m in self.messages],
+            total_messages=len(self.messages),
         )

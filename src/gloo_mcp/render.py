@@ -82,9 +82,17 @@ def _turn(message: ChatMessage) -> list[str]:
 
 
 def history_markdown(history: ChatHistory) -> str:
-    """A whole conversation, oldest turn first."""
+    """A page of a conversation, oldest turn first, saying where the older messages are."""
     title = history.title or "Conversation"
-    lines = [f"## {title}", f"chat_id: `{history.chat_id}` · {len(history.messages)} messages"]
+    shown = len(history.messages)
+    if history.has_more:
+        first = history.first_index + 1
+        extent = f"messages {first:,} to {history.first_index + shown:,} of {history.total_messages:,} (the newest)"
+    else:
+        extent = f"{shown} messages"
+    lines = [f"## {title}", f"chat_id: `{history.chat_id}` · {extent}"]
+    if history.has_more:
+        lines += [f"_Older messages: call get_chat_history with cursor `{history.next_cursor}`._"]
     if not history.messages:
         lines += ["", "_Gloo returned no messages for this chat._"]
     for message in history.messages:

@@ -44,6 +44,7 @@ from gloo_mcp.arguments import (
 )
 from gloo_mcp.config import CHARACTER_LIMIT_RANGE, SOURCES_LIMIT_RANGE, Settings
 from gloo_mcp.errors import ChatNotFoundError, GlooError, InvalidRequestError
+from gloo_mcp.history_pages import decode_history_cursor
 from gloo_mcp.models import ChatHistory, ChatList, ChatReply, MessageOptions, ModelList
 from gloo_mcp.progress import CallProgress, reporting_progress
 from gloo_mcp.render import (
@@ -167,6 +168,10 @@ PageSize = Annotated[
 DEFAULT_PAGE_SIZE = 20
 Cursor = Annotated[
     str | None, Field(max_length=500, description="next_cursor from the previous page; omit for the newest.")
+]
+HistoryCursor = Annotated[
+    str | None,
+    Field(max_length=500, description="next_cursor from the previous page, for older messages; omit for the newest."),
 ]
 FamilyFilter = Annotated[
     str | None, Field(max_length=50, description="Only models of this family, e.g. Anthropic or OpenAI.")
@@ -366,14 +371,21 @@ def build_server(
 
     @server.tool(title="Read a Gloo conversation", annotations=_READ)
     @_clean_doc
-    async def get_chat_history(chat_id: ChatId, ctx: Context) -> Annotated[CallToolResult, ChatHistory]:
-        """Read back a whole Gloo conversation, oldest turn first (read-only).
+    async def get_chat_history(
+        chat_id: ChatId, ctx: Context, cursor: HistoryCursor = None
+    ) -> Annotated[CallToolResult, ChatHistory]:
+        """Read back a Gloo conversation (read-only): its newest messages that fit one page, oldest first.
 
-        Each assistant turn keeps its sources and suggested follow-ups. Use it to recover
-        context, to quote earlier answers, or to check whether a message whose send failed
-        was recorded after all.
+        Each assistant turn keeps its sources and suggested follow-ups. has_more says that
+        older messages exist: pass next_cursor back as cursor to read them, page by page.
+        Use it to recover context, to quote earlier answers, or to check whether a message
+        whose send failed was recorded after all (the newest page shows it).
         """
-        return await answer(ctx, lambda backend, _: backend.history(chat_id), history_markdown)
+        try:
+            before = decode_history_cursor(cursor)
+        except GlooError as error:
+            return _error_result(error)
+        return await answer(ctx, lambda backend, _: backend.history(chat_id, before=before), history_markdown)
 
     @server.tool(title="List Gloo conversations", annotations=_LOCAL_READ)
     @_clean_doc
