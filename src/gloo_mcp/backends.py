@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Protocol
+
+import anyio
 
 from gloo_mcp.client import GlooClient
 from gloo_mcp.completions import OnText, complete
@@ -26,6 +29,8 @@ __all__ = ["ChatBackend", "CompletionsBackend", "MessageBackend", "title_of"]
 logger = logging.getLogger(__name__)
 
 TITLE_LENGTH = 80
+SNAPSHOTS = 8
+SNAPSHOT_TTL = 120.0
 
 
 def title_of(query: str) -> str:
@@ -58,6 +63,7 @@ class MessageBackend:
     def __init__(self, client: GlooClient, store: ConversationStore | None) -> None:
         self._client = client
         self._store = store  # None: the store could not be opened; chatting still works
+        self._snapshots: OrderedDict[str, tuple[float, ChatHistory]] = OrderedDict()
 
     async def send(
         self,
@@ -87,8 +93,27 @@ class MessageBackend:
             logger.warning("could not index chat %s: %s", chat_id, error.message)
 
     async def history(self, chat_id: str, *, before: int | None = None) -> ChatHistory:
+        """A page of the chat. Gloo hands over whole chats only, so the pages after the first are cut from
+        the snapshot read for the first (kept SNAPSHOT_TTL s, the last SNAPSHOTS chats): walking a long
+        chat back costs one read, not one per page."""
+        whole = self._snapshot(chat_id) if before is not None else None
+        if whole is None:
+            whole = await self._read_whole(chat_id)
+            self._snapshots[chat_id] = (anyio.current_time(), whole)
+            self._snapshots.move_to_end(chat_id)
+            while len(self._snapshots) > SNAPSHOTS:
+                self._snapshots.popitem(last=False)
+        return history_page(whole, page_of(whole, before))
+
+    def _snapshot(self, chat_id: str) -> ChatHistory | None:
+        taken = self._snapshots.get(chat_id)
+        if taken is None or anyio.current_time() - taken[0] > SNAPSHOT_TTL:
+            return None
+        return taken[1]
+
+    async def _read_whole(self, chat_id: str) -> ChatHistory:
         try:
-            whole = await self._client.get_chat(chat_id)
+            return await self._client.get_chat(chat_id)
         except ChatNotFoundError:
             known = await self._store.chat(chat_id) if self._store is not None else None
             if known is not None and known.backend == "completions":
@@ -97,7 +122,6 @@ class MessageBackend:
                     "gloo-mcp with GLOO_BACKEND=completions to read or continue it."
                 ) from None
             raise
-        return history_page(whole, page_of(whole, before))
 
 
 class CompletionsBackend:
