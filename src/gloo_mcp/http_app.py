@@ -3,7 +3,9 @@
 Stateless, so any replica behind a load balancer can answer any request (the
 conversation lives in Gloo); SSE responses, so progress heartbeats reach the client;
 Host/Origin validation always on (DNS rebinding), with loopback names allowed and
-others opt-in; an optional shared bearer token; and an unauthenticated ``/health``.
+others opt-in; an optional shared bearer token; an unauthenticated ``/health``; request
+bodies capped (413 beyond); and ``405`` for anything but POST on ``/mcp``, since a
+stateless server has no event stream to offer on GET (see :class:`PostOnly`).
 """
 
 from __future__ import annotations
@@ -26,13 +28,25 @@ from gloo_mcp.config import Settings
 from gloo_mcp.errors import GlooError
 from gloo_mcp.state import AppState
 
-__all__ = ["HEALTH_PATH", "MCP_PATH", "HttpOptions", "build_http_app", "transport_security"]
+__all__ = [
+    "DEFAULT_MAX_REQUEST_BODY_SIZE",
+    "HEALTH_PATH",
+    "MCP_PATH",
+    "HttpOptions",
+    "PostOnly",
+    "build_http_app",
+    "transport_security",
+]
 
 logger = logging.getLogger(__name__)
 
 MCP_PATH = "/mcp"
 HEALTH_PATH = "/health"
 _LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+DEFAULT_MAX_REQUEST_BODY_SIZE = 1024 * 1024
+"""1 MiB: the largest legitimate message here (a 10,000-character query, JSON-escaped) is
+under 64 KiB, and 128 connections buffering a full body each stay near 128 MiB. The SDK's
+own default is 4 MiB."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +105,34 @@ class BearerTokenGuard:
         return scheme.lower() == "bearer" and hmac.compare_digest(credential.strip().encode(), self._expected)
 
 
+class PostOnly:
+    """Answers every method but POST on ``path`` with 405 and ``Allow: POST``, before the SDK sees it.
+
+    The MCP spec (Streamable HTTP) says a GET on the endpoint MUST get either an event
+    stream or 405, and lets a server answer DELETE with 405 when clients cannot end
+    sessions; stateless, there is neither a stream nor a session. Left to the SDK, a GET
+    opens an event stream on which nothing is ever sent and which never ends.
+    """
+
+    def __init__(self, app: ASGIApp, path: str) -> None:
+        self._app = app
+        self._path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != self._path or scope["method"] == "POST":
+            await self._app(scope, receive, send)
+            return
+        response = JSONResponse(
+            {
+                "error": "method_not_allowed",
+                "error_description": "This server offers no event stream; send MCP messages with POST.",
+            },
+            status_code=405,
+            headers={"Allow": "POST"},
+        )
+        await response(scope, receive, send)
+
+
 def _health(settings: Settings, startup_error: GlooError | None) -> Response:
     problem = startup_error.message if startup_error is not None else None
     if problem is None and not settings.has_credentials:
@@ -107,11 +149,15 @@ def build_http_app(
     options: HttpOptions,
     *,
     startup_error: GlooError | None = None,
+    max_request_body_size: int = DEFAULT_MAX_REQUEST_BODY_SIZE,
 ) -> ASGIApp:
     """The ASGI app for ``gloo-mcp serve --transport streamable-http``.
 
     ``/health`` answers 200 when the server can serve and 503 (with the reason) when its
     configuration cannot work, so a load balancer routes around a misconfigured replica.
+    A body over ``max_request_body_size`` bytes is answered 413 (the SDK's check: at once
+    when ``Content-Length`` declares it, otherwise as soon as the limit is passed).
+    In front, when a token is configured: the bearer guard (401), then :class:`PostOnly` (405).
     """
 
     async def health(_: Request) -> Response:
@@ -124,7 +170,9 @@ def build_http_app(
         json_response=False,
         transport_security=transport_security(options),
         host=options.host,
+        max_request_body_size=max_request_body_size,
     )
+    app = PostOnly(app, MCP_PATH)
     if settings.mcp_auth_token is not None:
         app = BearerTokenGuard(app, settings.mcp_auth_token, open_paths=frozenset({HEALTH_PATH}))
     return app

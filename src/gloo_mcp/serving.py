@@ -1,25 +1,251 @@
 """Run an ASGI app under uvicorn: in the foreground (commands) or on a thread (tests, demo, benchmarks).
 
 Both the simulator and the Streamable HTTP server go through here, so both get the same
-socket options and the same quiet, stderr-only logging.
+socket options, the same quiet, stderr-only logging and the same limits on clients
+(:class:`ConnectionLimits`):
+
+- a request's head, then its body, must arrive within a deadline; a client that sends
+  nothing, trickles or stalls is disconnected (plain uvicorn waits for it forever);
+- an idle kept-alive connection is closed;
+- beyond a number of open connections, a new one is answered ``503`` with ``Retry-After``
+  at once and closed, so a flood is refused cheaply instead of queued.
+
+The deadlines cover receiving a request only: a response, such as a tool call's progress
+stream lasting a minute, is never cut by them.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Literal
+from dataclasses import dataclass
+from typing import ClassVar, Literal
 
+import h11
 import uvicorn
 from starlette.types import ASGIApp
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
-__all__ = ["LOOPBACK", "running_in_thread", "serve_in_foreground"]
+__all__ = ["DEFAULT_LIMITS", "LOOPBACK", "ConnectionLimits", "running_in_thread", "serve_in_foreground"]
+
+logger = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
 
 Lifespan = Literal["on", "off"]
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """How long a client may take to send a request, and how many may be connected at once.
+
+    The defaults are what we would run a public server with:
+
+    ``header_timeout`` (10 s) to send a request head, counted from connecting, or from the
+    first byte of a follow-up request on a kept-alive connection. A head is a few hundred
+    bytes that a phone on a poor link sends in well under a second, so only a client that
+    stalls on purpose is cut, and each one costs a socket for 10 s at most.
+
+    ``body_timeout`` (30 s) to send the body once the head is in. Messages here are a few
+    kilobytes (a query is at most 10,000 characters) and the largest accepted is 1 MiB,
+    which even a 0.5 Mbit/s uplink delivers in under 20 s.
+
+    ``idle_timeout`` (15 s, whole seconds: it is uvicorn's keep-alive timer) a kept-alive
+    connection may sit idle. Longer than the 5 s after which httpx-style client pools drop
+    an idle connection, so the client ends reuse and no request races the server's close;
+    behind a load balancer, set it above the balancer's idle timeout (60 s on AWS ALB) for
+    the same reason.
+
+    ``max_connections`` (128) open at once. A tool call holds its connection for up to a
+    minute and the calls share 64 upstream connections, so beyond twice that, calls would
+    only queue longer; 128 sockets stay well inside a 1,024 file-descriptor limit. Past it,
+    a new connection gets ``503`` with ``Retry-After`` and is closed, without reading it.
+
+    A per-address limit is a reverse proxy's job: one host can still take every slot,
+    though each for no longer than the deadlines above.
+    """
+
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    idle_timeout: int = 15
+    max_connections: int = 128
+
+    def __post_init__(self) -> None:
+        if min(self.header_timeout, self.body_timeout, self.idle_timeout) <= 0 or self.max_connections < 1:
+            raise ValueError(f"connection limits must be positive: {self}")
+
+
+DEFAULT_LIMITS = ConnectionLimits()
+
+_MAX_HEAD_BYTES = 16 * 1024  # h11's own default, pinned: a longer request head is answered 400
+_RETRY_AFTER_S = 5
+_REFUSAL_LINGER_S = 1.0  # how long a refused client gets to read its 503 before the socket is closed
+_REFUSAL_BODY = b"The server has as many connections as it accepts; retry in a few seconds.\n"
+_REFUSAL = b"".join(
+    [
+        b"HTTP/1.1 503 Service Unavailable\r\n",
+        b"content-type: text/plain; charset=utf-8\r\n",
+        b"content-length: %d\r\n" % len(_REFUSAL_BODY),
+        b"retry-after: %d\r\n" % _RETRY_AFTER_S,
+        b"connection: close\r\n\r\n",
+        _REFUSAL_BODY,
+    ]
+)
+
+_Phase = Literal["head", "body", "refused"]
+
+
+class _Gate:
+    """Bookkeeping one server's connections share (uvicorn runs them all on one event loop)."""
+
+    def __init__(self) -> None:
+        self.refused = 0  # refused connections still open while their 503 drains; not counted as served
+        self.refusing = False  # so a flood logs one warning, not one per connection
+
+
+class _GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with request deadlines and a bound on connections.
+
+    A subclass of a dependency's internals, because uvicorn 0.54 offers neither: it arms
+    no timer when a connection opens and cancels its keep-alive timer on the first byte of
+    a request, so a client that sends a partial head, or nothing, holds its socket forever;
+    and ``limit_concurrency`` refuses only once a full head has arrived, without
+    ``Retry-After``, so stalled clients beyond the limit are still held.
+
+    Kept small: which phase a connection is in is read from h11's public connection state,
+    and from uvicorn we rely only on the ``conn``, ``transport`` and ``connections``
+    attributes and the ``on_response_complete`` hook. :func:`_http_protocol` checks the
+    hook and falls back to plain uvicorn (with a warning) if it is gone; a connection
+    missing the attributes is served unguarded, with a warning.
+    """
+
+    limits: ClassVar[ConnectionLimits] = DEFAULT_LIMITS
+    gate: ClassVar[_Gate]
+    _layout_warned: ClassVar[bool] = False
+
+    _guarded = False
+    _refused = False
+    _phase: _Phase | None = None
+    _deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._guarded = self._has_expected_layout(transport)
+        if not self._guarded:
+            return
+        gate = self.gate
+        if len(self.connections) - gate.refused > self.limits.max_connections:
+            self._refuse()
+            return
+        if gate.refusing:
+            gate.refusing = False
+            logger.info("accepting connections again")
+        self._enter("head")
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return  # its 503 is on the way; what it sent is never read
+        super().data_received(data)
+        if self._guarded:
+            self._track(data_arrived=True)
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._guarded:
+            self._track(data_arrived=False)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._enter(None)
+        if self._refused:
+            self._refused = False
+            self.gate.refused -= 1
+        super().connection_lost(exc)
+
+    def _has_expected_layout(self, transport: asyncio.Transport) -> bool:
+        ok = isinstance(getattr(self, "conn", None), h11.Connection) and isinstance(
+            getattr(self, "connections", None), set
+        )
+        ok = ok and getattr(self, "transport", None) is transport
+        if not ok and not _GuardedH11Protocol._layout_warned:
+            _GuardedH11Protocol._layout_warned = True
+            logger.warning("uvicorn's h11 protocol has changed shape: serving without request deadlines")
+        return ok
+
+    def _track(self, *, data_arrived: bool) -> None:
+        conn = self.conn
+        if self.transport.is_closing():
+            self._enter(None)
+        elif conn.our_state is h11.SEND_RESPONSE:  # a request is being served: only its body is ours to wait for
+            self._enter("body" if conn.their_state is h11.SEND_BODY else None)
+        elif data_arrived or conn.trailing_data[0]:  # part of the next head (or the rest of a body nobody read)
+            self._enter("head")
+        else:  # idle between requests: uvicorn's keep-alive timer closes it
+            self._enter(None)
+
+    def _enter(self, phase: _Phase | None) -> None:
+        """Start ``phase``'s deadline; staying in a phase keeps its deadline running, so trickling never extends it."""
+        if phase == self._phase:
+            return
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        self._phase = phase
+        if phase is not None:
+            self._deadline = asyncio.get_running_loop().call_later(self._timeout(phase), self._expire)
+
+    def _timeout(self, phase: _Phase) -> float:
+        if phase == "head":
+            return self.limits.header_timeout
+        if phase == "body":
+            return self.limits.body_timeout
+        return min(_REFUSAL_LINGER_S, self.limits.header_timeout)
+
+    def _expire(self) -> None:
+        phase, self._deadline = self._phase, None
+        if phase != "refused":
+            peer = self.transport.get_extra_info("peername")
+            logger.info("closing a connection from %s: the request %s did not arrive in time", peer, phase)
+        self.transport.close()  # connection_lost tells a request being served that its client is gone
+
+    def _refuse(self) -> None:
+        self._refused = True
+        gate = self.gate
+        gate.refused += 1
+        if not gate.refusing:
+            gate.refusing = True
+            logger.warning(
+                "connection limit (%d) reached: refusing new connections with 503 until some close",
+                self.limits.max_connections,
+            )
+        self.transport.write(_REFUSAL)
+        # Half-close and let the client read the 503: closing outright with its request unread
+        # would send a reset, which can discard the 503 before the client sees it.
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self._enter("refused")
+
+
+_HOOKS = ("connection_made", "data_received", "on_response_complete", "connection_lost")
+
+
+def _http_protocol(limits: ConnectionLimits) -> tuple[type[asyncio.Protocol] | Literal["h11"], int | None]:
+    """The protocol class for uvicorn's ``http=``, and a ``limit_concurrency`` if we fall back to uvicorn's own.
+
+    Always h11, never httptools (even when installed), so the deadlines apply in every install.
+    """
+    if all(callable(getattr(H11Protocol, name, None)) for name in _HOOKS):
+        protocol = type("GuardedH11Protocol", (_GuardedH11Protocol,), {"limits": limits, "gate": _Gate()})
+        return protocol, None
+    logger.warning(
+        "uvicorn's h11 protocol has changed shape: serving without request deadlines, "
+        "with uvicorn's own connection limit (503 without Retry-After)"
+    )
+    # uvicorn counts the connection asking, so one more serves max_connections at once.
+    return "h11", limits.max_connections + 1
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -31,20 +257,41 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _server(app: ASGIApp, lifespan: Lifespan, log_level: str) -> uvicorn.Server:
+def _server(app: ASGIApp, lifespan: Lifespan, log_level: str, limits: ConnectionLimits) -> uvicorn.Server:
+    http, limit_concurrency = _http_protocol(limits)
     # log_config=None: uvicorn keeps its hands off logging, so our stderr handler and
     # secret-redacting filter see its records like everyone else's.
-    config = uvicorn.Config(app, lifespan=lifespan, log_level=log_level.lower(), log_config=None, access_log=False)
+    config = uvicorn.Config(
+        app,
+        lifespan=lifespan,
+        log_level=log_level.lower(),
+        log_config=None,
+        access_log=False,
+        http=http,
+        ws="none",  # no WebSocket upgrades: a connection stays with the protocol that guards it
+        limit_concurrency=limit_concurrency,
+        timeout_keep_alive=limits.idle_timeout,
+        h11_max_incomplete_event_size=_MAX_HEAD_BYTES,
+    )
     return uvicorn.Server(config)
 
 
 @contextmanager
 def running_in_thread(
-    app: ASGIApp, *, host: str = LOOPBACK, port: int = 0, lifespan: Lifespan = "on", log_level: str = "warning"
+    app: ASGIApp,
+    *,
+    host: str = LOOPBACK,
+    port: int = 0,
+    lifespan: Lifespan = "on",
+    log_level: str = "warning",
+    limits: ConnectionLimits = DEFAULT_LIMITS,
 ) -> Iterator[str]:
-    """Serve ``app`` on a background thread for the duration of the block; yields its base URL."""
+    """Serve ``app`` on a background thread for the duration of the block; yields its base URL.
+
+    Raises ``RuntimeError`` if the server stops before it is listening.
+    """
     sock = _bind(host, port)
-    server = _server(app, lifespan, log_level)
+    server = _server(app, lifespan, log_level, limits)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True)
     thread.start()
     try:
@@ -60,11 +307,17 @@ def running_in_thread(
 
 
 def serve_in_foreground(
-    app: ASGIApp, *, host: str, port: int, lifespan: Lifespan = "on", log_level: str = "warning"
+    app: ASGIApp,
+    *,
+    host: str,
+    port: int,
+    lifespan: Lifespan = "on",
+    log_level: str = "warning",
+    limits: ConnectionLimits = DEFAULT_LIMITS,
 ) -> None:
     """Serve until interrupted."""
     sock = _bind(host, port)
     try:
-        _server(app, lifespan, log_level).run(sockets=[sock])
+        _server(app, lifespan, log_level, limits).run(sockets=[sock])
     finally:
         sock.close()
