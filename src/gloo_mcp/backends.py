@@ -11,16 +11,20 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
 import anyio
 
 from gloo_mcp.client import GlooClient
-from gloo_mcp.completions import OnText, complete
-from gloo_mcp.errors import ChatNotFoundError, InvalidRequestError, StoreError
+from gloo_mcp.completions import Completion, OnText, complete
+from gloo_mcp.context_window import budget_for, fit_newest_turns, is_context_overflow, smaller_budget
+from gloo_mcp.errors import ChatNotFoundError, GlooError, InvalidRequestError, StoreError
+from gloo_mcp.follow_ups import GRACE_SECONDS, suggest_follow_ups
 from gloo_mcp.history_pages import PAGE_BUDGET_BYTES, history_page, page_of
-from gloo_mcp.models import ChatHistory, ChatMessage, ChatReply, ChatSummary, MessageOptions
+from gloo_mcp.models import ChatHistory, ChatMessage, ChatReply, ChatSummary, MessageOptions, ModelInfo
 from gloo_mcp.routing import Routing
 from gloo_mcp.store import ConversationStore
 
@@ -29,6 +33,8 @@ __all__ = ["ChatBackend", "CompletionsBackend", "MessageBackend", "title_of"]
 logger = logging.getLogger(__name__)
 
 TITLE_LENGTH = 80
+_EARLIER_BYTES = 4 * 1024 * 1024
+"""Stored JSON read for one turn's context: more than any budget can use (a token is ≥ 1 byte of content)."""
 SNAPSHOTS = 8
 SNAPSHOT_TTL = 120.0
 
@@ -124,12 +130,36 @@ class MessageBackend:
             raise
 
 
+@dataclass(frozen=True)
+class _Request:
+    """What one V2 question needs besides the context budget."""
+
+    query: str
+    earlier: list[ChatMessage]
+    instructions: dict[str, str]
+    routing: Routing
+    publisher: str | None
+    sources_limit: int
+    on_text: OnText | None
+
+
+def _wire(messages: Iterable[ChatMessage]) -> list[dict[str, str]]:
+    """Stored messages as the chat format's role/content pairs (other roles are not sent)."""
+    return [{"role": m.role, "content": m.content} for m in messages if m.role in ("user", "assistant")]
+
+
 class CompletionsBackend:
     name = "completions"
 
-    def __init__(self, client: GlooClient, store: ConversationStore) -> None:
+    def __init__(
+        self,
+        client: GlooClient,
+        store: ConversationStore,
+        models: Callable[[], Awaitable[list[ModelInfo]]] | None = None,
+    ) -> None:
         self._client = client
         self._store = store
+        self._models = models  # the cached catalogue, for the routed model's context window
 
     async def send(
         self,
@@ -147,24 +177,28 @@ class CompletionsBackend:
                 "Completions V2 grounds an answer in one publisher at a time; pass a single publisher name."
             )
         routing.fields(grounded=bool(publishers))  # reject bad combinations before touching the store
-        earlier = await self._earlier_messages(chat_id) if chat_id is not None else []
+        earlier, turns_before = await self._earlier_page(chat_id) if chat_id is not None else ([], 0)
         limit = settings.character_limit if options.character_limit is None else options.character_limit
-        instructions = {"role": "system", "content": f"Answer in at most {limit} characters."}
-        conversation = [
-            instructions,
-            *({"role": m.role, "content": m.content} for m in earlier if m.role in ("user", "assistant")),
-            {"role": "user", "content": query},
-        ]
         sources_limit = settings.sources_limit if options.sources_limit is None else options.sources_limit
-        asked = datetime.now(UTC)
-        completion = await complete(
-            self._client,
-            conversation,
+        suggest = settings.enable_suggestions if options.enable_suggestions is None else options.enable_suggestions
+        request = _Request(
+            query=query,
+            earlier=earlier,
+            instructions={"role": "system", "content": f"Answer in at most {limit} characters."},
             routing=routing,
             publisher=publishers[0] if publishers else None,
             sources_limit=sources_limit,
             on_text=on_text,
         )
+        budget = budget_for(
+            configured=settings.context_budget,
+            model=await self._model(routing),
+            answer_characters=limit,
+            question=query,
+        )
+        asked = datetime.now(UTC)
+        completion, left_out, suggestions = await self._answer_with_suggestions(request, budget, suggest=suggest)
+        omitted = turns_before + left_out
         now = datetime.now(UTC)
         chat_id = chat_id or f"gm-{uuid.uuid4()}"
         query_id = f"gq-{uuid.uuid4()}"
@@ -193,14 +227,97 @@ class CompletionsBackend:
             message_id=answer.message_id or "",
             query_id=query_id,
             answer=answer.content,
-            suggestions=[],
+            suggestions=suggestions,
             sources=answer.sources,
             timestamp=now,
+            earlier_turns_omitted=omitted,
         )
 
-    async def _earlier_messages(self, chat_id: str) -> list[ChatMessage]:
+    async def _answer_with_suggestions(
+        self, request: _Request, budget: int, *, suggest: bool
+    ) -> tuple[Completion, int, list[str]]:
+        """The answer, with follow-ups asked for beside it (never delaying it by more than GRACE_SECONDS)."""
+        suggestions: list[str] = []
+        suggested = anyio.Event()
+
+        async def ask_for_suggestions() -> None:
+            found = await suggest_follow_ups(
+                self._client, _wire(request.earlier), request.query, routing=request.routing
+            )
+            suggestions.extend(found)
+            suggested.set()
+
+        failure: GlooError | None = None
+        async with anyio.create_task_group() as beside:
+            if suggest:
+                beside.start_soon(ask_for_suggestions)
+            try:
+                completion, left_out = await self._answer_fitting(request, budget)
+            except GlooError as error:  # raised below, not wrapped in the task group's ExceptionGroup
+                failure = error
+            else:
+                if suggest:
+                    with anyio.move_on_after(GRACE_SECONDS):
+                        await suggested.wait()
+            beside.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+        return completion, left_out, suggestions
+
+    async def _answer_fitting(self, request: _Request, budget: int) -> tuple[Completion, int]:
+        """The answer; when Gloo says the conversation does not fit, one retry with a smaller budget.
+
+        Safe to repeat: a V2 request that was rejected recorded nothing anywhere.
+        """
+        try:
+            return await self._answer(request, budget)
+        except GlooError as error:
+            if not is_context_overflow(error) or not request.earlier:
+                raise
+        logger.info("Gloo said the conversation does not fit; retrying with a smaller context budget")
+        try:
+            return await self._answer(request, smaller_budget(budget))
+        except GlooError as error:
+            if not is_context_overflow(error):
+                raise
+        raise InvalidRequestError(
+            "This conversation no longer fits the model's context window, even with only its newest turns; start a "
+            "new conversation with send_message (or set GLOO_CONTEXT_BUDGET lower)."
+        )
+
+    async def _answer(self, request: _Request, budget: int) -> tuple[Completion, int]:
+        """One completion of the question after the newest earlier turns that fit ``budget``; and how many did not."""
+        kept, left_out = fit_newest_turns(request.earlier, budget)
+        conversation = [request.instructions, *_wire(kept), {"role": "user", "content": request.query}]
+        completion = await complete(
+            self._client,
+            conversation,
+            routing=request.routing,
+            publisher=request.publisher,
+            sources_limit=request.sources_limit,
+            on_text=request.on_text,
+        )
+        return completion, left_out
+
+    async def _earlier_page(self, chat_id: str) -> tuple[list[ChatMessage], int]:
+        """The newest earlier messages that could fit any context budget, and how many turns precede them.
+
+        Read by position from the store, newest first, so a turn costs the same at 20 or 20,000 turns.
+        """
         await self._known(chat_id)
-        return await self._store.messages(chat_id)
+        page = await self._store.newest_messages(chat_id, before=None, budget=_EARLIER_BYTES)
+        return page.messages, (page.start + 1) // 2
+
+    async def _model(self, routing: Routing) -> ModelInfo | None:
+        """The routed model's catalogue entry, for its context window; None when unknown or unreachable."""
+        if routing.model is None or self._models is None:
+            return None
+        try:
+            catalogue = await self._models()
+        except GlooError as error:
+            logger.info("model catalogue unavailable, using the default context budget: %s", error.message)
+            return None
+        return next((m for m in catalogue if m.id == routing.model), None)
 
     async def _known(self, chat_id: str) -> ChatSummary:
         """The chat's index row, if gloo-mcp keeps it as a Completions V2 chat; else ChatNotFoundError."""

@@ -56,6 +56,7 @@ _ENV_FIELDS: dict[str, str] = {
     "GLOO_BACKEND": "backend",
     "GLOO_STORE_URL": "store_url",
     "GLOO_MCP_RESOURCE_LINKS": "resource_links",
+    "GLOO_CONTEXT_BUDGET": "context_budget",
 }
 _FIELD_ENV = {field: env for env, field in _ENV_FIELDS.items()}
 
@@ -88,6 +89,8 @@ class Settings(BaseModel):
     """Which Gloo API answers: the Message API (Gloo keeps the chat) or Completions V2 (we keep it)."""
     store_url: SecretStr | None = None
     """Where conversations are kept (sqlite:///path or postgresql://…, whose password is a secret)."""
+    context_budget: int | None = Field(default=None, ge=0, le=10_000_000)
+    """Completions V2: tokens of earlier turns sent with each question (default: from the model's context window)."""
     resource_links: bool = False
     """Whether tool results carry ``resource_link`` blocks (protocol 2025-06-18+ hosts only; opt-in)."""
 

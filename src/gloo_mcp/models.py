@@ -116,6 +116,11 @@ class ChatReply(BaseModel):
     )
     sources: list[Source] = Field(description="Sources Gloo cited, in order; cite them by number as [1], [2], ….")
     timestamp: datetime | None = Field(description="When Gloo answered (UTC).")
+    earlier_turns_omitted: int = Field(
+        default=0,
+        description="Completions V2: how many of the conversation's oldest turns were not sent to the model, to fit "
+        "its context window (they stay in get_chat_history).",
+    )
 
 
 class ChatMessage(BaseModel):

@@ -11,7 +11,6 @@ from gloo_mcp.models import ChatHistory, ChatList, ChatMessage, ChatReply, Model
 
 __all__ = [
     "CHAT_URI_TEMPLATE",
-    "NO_SUGGESTIONS",
     "chat_list_markdown",
     "chat_uri",
     "history_markdown",
@@ -50,20 +49,18 @@ def _suggestions_block(suggestions: list[str], heading: str) -> list[str]:
     return ["", f"**{heading}**", *(f"- {s}" for s in suggestions)]
 
 
-NO_SUGGESTIONS = "_Completions V2 does not suggest follow-up questions; ask your own with continue_chat._"
-
-
-def reply_markdown(reply: ChatReply, *, no_suggestions: bool = False) -> str:
-    """One answer, ready to show a person or a text-only model.
-
-    ``no_suggestions``: the backend never suggests follow-ups, and the text says so
-    rather than leaving the reader to wonder.
-    """
+def reply_markdown(reply: ChatReply) -> str:
+    """One answer, ready to show a person or a text-only model."""
     lines = [reply.answer.strip() or "_(Gloo returned an empty answer.)_"]
     lines += _sources_block(reply.sources)
     lines += _suggestions_block(reply.suggestions, "Suggested follow-ups (send one with continue_chat)")
-    if no_suggestions and not reply.suggestions:
-        lines += ["", NO_SUGGESTIONS]
+    if reply.earlier_turns_omitted:
+        turns = "turn was" if reply.earlier_turns_omitted == 1 else "turns were"
+        lines += [
+            "",
+            f"_The conversation's {reply.earlier_turns_omitted:,} oldest {turns} not sent to the model, to fit its "
+            "context window; get_chat_history still has them._",
+        ]
     lines += [
         "",
         f"chat_id: `{reply.chat_id}` — pass it to continue_chat to ask a follow-up. "

@@ -307,15 +307,13 @@ def build_server(
         log_level=settings.log_level,
     )
 
-    no_suggestions = settings.backend == "completions"
-
     async def ask(
         ctx: Context, query: str, chat_id: str | None, options: MessageOptions, routing: Routing
     ) -> CallToolResult:
         async def call(backend: ChatBackend, progress: CallProgress) -> ChatReply:
             return await backend.send(query, chat_id=chat_id, options=options, routing=routing, on_text=progress.text)
 
-        return await answer(ctx, call, lambda reply: reply_markdown(reply, no_suggestions=no_suggestions))
+        return await answer(ctx, call, reply_markdown)
 
     @server.tool(title="Ask Gloo (new conversation)", annotations=_SEND)
     @_clean_doc

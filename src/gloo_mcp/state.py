@@ -110,7 +110,7 @@ class AppState:
         from gloo_mcp.backends import CompletionsBackend, MessageBackend
 
         if self.settings.backend == "completions":
-            self._backend = CompletionsBackend(client, await self.store())
+            self._backend = CompletionsBackend(client, await self.store(), models=self.models)
         else:
             try:
                 store: ConversationStore | None = await self.store()
