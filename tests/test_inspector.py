@@ -103,11 +103,31 @@ def test_inspector_calls_send_message_over_stdio(sim_url: str) -> None:
         "send_message",
         "--tool-arg",
         "query=What is hope?",
-        "sources_limit=2",
+        'publishers=["Example Press"]',
     )
     assert not result.get("isError")
-    assert len(result["structuredContent"]["sources"]) == 2
+    assert {source["publisher"] for source in result["structuredContent"]["sources"]} == {"Example Press"}
     assert result["structuredContent"]["chat_id"] in result["content"][0]["text"]
+
+
+def test_inspector_cli_text_for_an_optional_number_is_refused_with_one_sentence(sim_url: str) -> None:
+    # The 0.15 CLI converts a --tool-arg only where the schema has a top-level "type"; an optional
+    # number's schema is anyOf [integer, null], so it arrives as text, and text is never guessed into a number.
+    result = inspector(
+        *stdio_target(sim_url),
+        "--method",
+        "tools/call",
+        "--tool-name",
+        "send_message",
+        "--tool-arg",
+        "query=What is hope?",
+        "sources_limit=2",
+    )
+    assert result["isError"]
+    assert result["content"][0]["text"] == (
+        'send_message: sources_limit is the text "2", but it must be a whole number from 0 to 50, '
+        "or null for the server default."
+    )
 
 
 def test_inspector_lists_the_tools_and_calls_send_message_over_http(sim_url: str) -> None:
