@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from fastmcp.client.transports import StdioTransport
 from pydantic_ai import Agent
@@ -35,43 +35,40 @@ PASSED_ON = ("HOME", "XDG_DATA_HOME", "LOCALAPPDATA")
 
 @dataclass
 class Reply:
-    """What the scripted model reads in a gloo-mcp tool result: the Markdown any LLM would read."""
+    """What the scripted model reads in a gloo-mcp tool result: its structured ChatReply."""
 
-    text: str
+    data: dict[str, Any]
 
     @property
     def chat_id(self) -> str:
-        found = re.search(r"chat_id: `([^`]+)`", self.text)
-        assert found, "every gloo-mcp reply names its chat_id"
-        return found.group(1)
+        return str(self.data["chat_id"])
 
     @property
     def suggestions(self) -> list[str]:
-        _, _, tail = self.text.partition("**Suggested follow-ups")
-        return [line[2:] for line in tail.splitlines() if line.startswith("- ")]
+        return [str(s) for s in self.data["suggestions"]]
 
     @property
     def sources(self) -> list[tuple[str, str]]:
-        return re.findall(r"^\d+\. \[(.+?)\]\((.+?)\)", self.text, flags=re.MULTILINE)
+        return [(str(s.get("title")), str(s.get("url"))) for s in self.data["sources"]]
 
     @property
     def answer(self) -> str:
-        return self.text.split("\n\n**", 1)[0]
+        return str(self.data["answer"])
 
 
 def _replies(messages: list[ModelMessage]) -> list[Reply]:
     """Every reply gloo-mcp has given in this conversation, oldest first.
 
-    pydantic-ai hands the model the content blocks (gloo-mcp's Markdown and a resource
-    link) rather than structuredContent whenever a result has a non-text block.
+    gloo-mcp's results carry only a text block (no resource_link by default), so pydantic-ai
+    hands the model their structuredContent: the ChatReply itself.
     """
-    return [
-        Reply(next(block for block in part.content if isinstance(block, str)))
-        for message in messages
-        if isinstance(message, ModelRequest)
-        for part in message.parts
-        if isinstance(part, ToolReturnPart) and isinstance(part.content, list)
-    ]
+    replies = []
+    for message in messages:
+        for part in message.parts if isinstance(message, ModelRequest) else []:
+            content: object = part.content if isinstance(part, ToolReturnPart) else None
+            if isinstance(content, dict) and "chat_id" in content:
+                replies.append(Reply(content))
+    return replies
 
 
 def scripted_model(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
