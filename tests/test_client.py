@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
+import httpx2
 import pytest
 
 from gloo_mcp.client import GlooClient, MessageOptions
@@ -118,19 +119,53 @@ async def test_success_false_is_a_failure_not_an_answer(sim: SimulatorState, mak
     assert "success: false" in str(caught.value)
 
 
-async def test_a_body_that_is_not_json_is_a_bad_response(sim: SimulatorState, make_client: MakeClient) -> None:
+async def test_a_message_answer_that_is_not_json_may_have_been_recorded(
+    sim: SimulatorState, make_client: MakeClient
+) -> None:
     sim.inject("message", Fault(malformed=True))
-    with pytest.raises(BadResponseError) as caught:
+    with pytest.raises(MaybeProcessedError) as caught:
         await make_client().send_message("hi", options=OPTIONS)
-    assert "not a JSON object" in str(caught.value)
+    assert str(caught.value) == (
+        "Gloo answered with a body that is not a JSON object (application/json, 12 bytes), and the message may or "
+        "may not have been recorded; call get_chat_history to check before sending it again."
+    )
     assert sim.requests["message"] == 1
 
 
-async def test_a_reply_missing_required_fields_names_them(sim: SimulatorState, make_client: MakeClient) -> None:
+async def test_a_message_answer_missing_required_fields_names_them_and_may_have_been_recorded(
+    sim: SimulatorState, make_client: MakeClient
+) -> None:
     sim.inject("message", Fault(malformed=True, body=b'{"success": true, "query_id": "q1"}'))
-    with pytest.raises(BadResponseError) as caught:
+    with pytest.raises(MaybeProcessedError) as caught:
         await make_client().send_message("hi", options=OPTIONS)
-    assert "chat_id" in str(caught.value) and "message" in str(caught.value)
+    assert "(chat_id, message)" in str(caught.value) and "may or may not have been recorded" in str(caught.value)
+    assert sim.requests["message"] == 1
+
+
+async def test_an_answer_filed_in_another_chat_is_not_called_a_retryable_failure(
+    sim: SimulatorState, make_client: MakeClient
+) -> None:
+    client = make_client()
+    reply = await client.send_message("first", options=OPTIONS)
+    sim.inject("message", Fault(malformed=True, body=b'{"chat_id": "cother", "message": "hi"}'))
+    with pytest.raises(MaybeProcessedError) as caught:
+        await client.send_message("second", chat_id=reply.chat_id, options=OPTIONS)
+    assert "Gloo answered in chat 'cother'" in str(caught.value) and "get_chat_history" in str(caught.value)
+    assert sim.requests["message"] == 2
+
+
+async def test_a_history_answer_that_is_not_json_is_a_bad_response_and_not_repeated(
+    sim: SimulatorState, make_client: MakeClient
+) -> None:
+    client = make_client()
+    reply = await client.send_message("hi", options=OPTIONS)
+    sim.inject("chat", Fault(malformed=True, body=b"<html>oops</html>", headers={"Content-Type": "text/html"}))
+    with pytest.raises(BadResponseError) as caught:
+        await client.get_chat(reply.chat_id)
+    assert str(caught.value) == (
+        "Gloo answered with a body that is not a JSON object (text/html, 17 bytes); try again later."
+    )
+    assert sim.requests["chat"] == 1
 
 
 async def test_unreachable_gloo_is_retried_then_reported_with_the_base_url(sim: SimulatorState, retry: object) -> None:
@@ -144,3 +179,26 @@ async def test_unreachable_gloo_is_retried_then_reported_with_the_base_url(sim: 
         await client.aclose()
     assert "Could not reach Gloo at http://127.0.0.1:9" in str(caught.value)
     assert "GLOO_BASE_URL" in str(caught.value)
+
+
+async def test_reaching_gloo_reads_the_status_and_never_the_body() -> None:
+    from gloo_mcp.config import Settings
+
+    read: list[bytes] = []
+
+    class Body(httpx2.AsyncByteStream):
+        """Records every chunk anyone reads (a bomb, as far as reach() knows)."""
+
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            for _ in range(3):
+                read.append(b"x")
+                yield b"x" * 65536
+
+    transport = httpx2.MockTransport(lambda request: httpx2.Response(200, stream=Body()))
+    client = GlooClient.open(Settings(base_url="https://gloo.example", api_key="k"), transport)
+    try:
+        said = await client.reach()
+    finally:
+        await client.aclose()
+    assert said.startswith("https://gloo.example answered (HTTP 200 in ")
+    assert read == []

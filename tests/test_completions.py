@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,7 +13,6 @@ import pytest
 from mcp import Client
 from mcp_types import TextContent
 
-from gloo_mcp.render import NO_SUGGESTIONS
 from gloo_mcp.server import build_server
 from gloo_mcp.simulator import SimulatorState, running_simulator
 from gloo_mcp.simulator.content import SIMULATOR_NOTICE
@@ -29,6 +30,11 @@ def completions_session(sim: SimulatorState, **overrides: Any) -> Any:
     return mcp_session(sim, backend="completions", **overrides)
 
 
+def answer_only_session(sim: SimulatorState, **overrides: Any) -> Any:
+    """Completions V2 without the follow-up request beside each answer: one request per turn, faults land on it."""
+    return completions_session(sim, enable_suggestions=False, **overrides)
+
+
 async def ask(client: Client, query: str, **arguments: Any) -> dict[str, Any]:
     result = await client.call_tool("send_message", {"query": query, **arguments})
     assert not result.is_error, text(result)
@@ -43,7 +49,6 @@ async def test_send_continue_and_history_form_one_conversation_kept_by_gloo_mcp(
         second = await client.call_tool("continue_chat", {"chat_id": first["chat_id"], "query": "Say more."})
         history = await client.call_tool("get_chat_history", {"chat_id": first["chat_id"]})
     assert first["chat_id"].startswith("gm-") and first["answer"].startswith(SIMULATOR_NOTICE)
-    assert first["suggestions"] == [] and NO_SUGGESTIONS in text(second)
     assert not second.is_error and second.structured_content is not None
     assert "Following up (question 2)" in second.structured_content["answer"]  # Gloo got the whole conversation
     assert not history.is_error and history.structured_content is not None
@@ -51,7 +56,8 @@ async def test_send_continue_and_history_form_one_conversation_kept_by_gloo_mcp(
     assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
     assert [m["content"] for m in messages[::2]] == ["How do I find meaning?", "Say more."]
     assert history.structured_content["title"] == "How do I find meaning?"
-    assert sim.requests["completions"] == 2 and sim.requests["message"] == 0 and not sim.chats
+    # two answers, each with a follow-up request beside it
+    assert sim.requests["completions"] == 4 and sim.requests["message"] == 0 and not sim.chats
 
 
 async def test_publishers_ground_the_answer_and_citations_become_sources(sim: SimulatorState) -> None:
@@ -86,7 +92,7 @@ async def test_streamed_answer_arrives_as_progress_that_adds_up_to_the_reply(sim
 
 async def test_a_mid_stream_error_is_a_clean_tool_error_and_records_nothing(sim: SimulatorState) -> None:
     sim.inject("completions", Fault(mid_stream_error=True))
-    async with completions_session(sim) as client:
+    async with answer_only_session(sim) as client:
         result = await client.call_tool("send_message", {"query": "Fail halfway"})
         listed = await client.call_tool("list_chats", {})
     assert result.is_error and result.structured_content is None
@@ -117,7 +123,7 @@ async def test_invalid_routing_is_rejected_before_any_request(
 
 
 async def test_a_model_family_and_tradition_reach_gloo(sim: SimulatorState) -> None:
-    async with completions_session(sim) as client:
+    async with answer_only_session(sim) as client:
         reply = await ask(client, "Explain grace", model="gloo-google-gemini-2.5-pro", tradition="catholic")
     assert reply["answer"].startswith(SIMULATOR_NOTICE)
     assert sim.requests["completions"] == 1
@@ -154,7 +160,7 @@ async def test_a_completions_chat_read_on_the_message_backend_says_which_backend
 async def test_cancelling_mid_stream_closes_the_stream_and_frees_the_connection() -> None:
     sim = SimulatorState(chunk_delay=0.15)
     with running_simulator(sim) as url:
-        server = build_server(sim_settings(sim, base_url=url, backend="completions"))
+        server = build_server(sim_settings(sim, base_url=url, backend="completions", enable_suggestions=False))
         async with Client(server) as client:
             with anyio.move_on_after(0.5):
                 await client.call_tool("send_message", {"query": "A long streamed answer"})
@@ -289,3 +295,134 @@ async def test_without_a_usable_store_the_message_backend_still_answers_and_list
         listed = await client.call_tool("list_chats", {})
     assert not reply.is_error
     assert listed.is_error and "GLOO_STORE_URL" in text(listed)
+
+
+# --- odd answers: each is one sentence or a usable reply, never the SDK's opaque crash ---------------------
+
+SSE, JSON = "text/event-stream", "application/json"
+PATHS = pytest.mark.parametrize("path", ["sse", "json"])
+NOTE = "[gloo-mcp: the answer stopped early, so it may be incomplete:"
+
+
+def raw(body: bytes, content_type: str, *, gzipped: bool = False) -> Fault:
+    """Answer the next completion with exactly ``body`` (compressed on the wire, then decoded in 1 MiB pieces)."""
+    if gzipped:
+        return Fault(
+            malformed=True,
+            body=gzip.compress(body),
+            headers={"Content-Type": content_type, "Content-Encoding": "gzip"},
+        )
+    return Fault(malformed=True, body=body, headers={"Content-Type": content_type})
+
+
+def events(*items: object) -> bytes:
+    """An SSE body: each item a JSON value (or a raw string) as one event."""
+    return b"".join(f"data: {i if isinstance(i, str) else json.dumps(i)}\n\n".encode() for i in items)
+
+
+def answer(path: str, text: str = "Hello.", *, choices: list[Any] | None = None, **fields: Any) -> Fault:
+    """A complete answer in ``path``'s shape; ``choices`` are placed before the one that carries ``text``."""
+    if path == "json":
+        choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+        return raw(json.dumps({"id": "gen-1", **fields, "choices": [*(choices or []), choice]}).encode(), JSON)
+    head = {"id": "gen-1", **fields, "choices": choices or []}
+    last = {
+        "id": fields.get("id", "gen-1"),
+        "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": "stop"}],
+    }
+    return raw(events(head, last), SSE)
+
+
+def piece(text: str) -> dict[str, Any]:
+    return {"id": "gen-1", "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}
+
+
+@PATHS
+async def test_an_html_answer_is_one_sentence_and_records_nothing(sim: SimulatorState, path: str) -> None:
+    html = b"<html><body>Bad gateway</body></html>"
+    sim.inject("completions", raw(html, JSON) if path == "json" else raw(b"data: " + html + b"\n\n", SSE))
+    async with answer_only_session(sim) as client:
+        result = await client.call_tool("send_message", {"query": "hi"})
+        listed = await client.call_tool("list_chats", {})
+    expected = {
+        "json": "Gloo answered with a body that is not a JSON object (application/json, 37 bytes); try again later.",
+        "sse": "Gloo's answer stream carried an event that is not JSON; try again later.",
+    }[path]
+    assert result.is_error and text(result) == expected
+    assert sim.requests["completions"] == 1
+    assert listed.structured_content == {"chats": [], "next_cursor": None}
+
+
+@PATHS
+async def test_a_choice_that_is_not_an_object_is_skipped(sim: SimulatorState, path: str) -> None:
+    sim.inject("completions", answer(path, "Hello.", choices=["junk", 7]))
+    async with answer_only_session(sim) as client:
+        reply = await ask(client, "hi")
+    assert reply["answer"] == "Hello."
+    assert sim.requests["completions"] == 1
+
+
+@PATHS
+async def test_a_citation_with_a_numeric_url_keeps_the_url_as_text(sim: SimulatorState, path: str) -> None:
+    citations = [{"item_title": "Hope", "url": 404}, {"title": 1984, "url": {"odd": True}}, 7]
+    sim.inject("completions", answer(path, citations=citations))
+    async with answer_only_session(sim) as client:
+        reply = await ask(client, "hi")
+    assert [(s["title"], s["url"]) for s in reply["sources"]] == [("Hope", "404"), ("1984", None)]
+    assert sim.requests["completions"] == 1
+
+
+@PATHS
+async def test_a_completion_id_that_is_not_a_string_is_replaced_by_one_of_gloo_mcps(
+    sim: SimulatorState, path: str
+) -> None:
+    sim.inject("completions", answer(path, id={"not": "an id"}))
+    async with answer_only_session(sim) as client:
+        reply = await ask(client, "hi")
+        history = await client.call_tool("get_chat_history", {"chat_id": reply["chat_id"]})
+    assert reply["answer"] == "Hello." and reply["message_id"].startswith("gm-")
+    assert history.structured_content is not None
+    assert history.structured_content["messages"][1]["message_id"] == reply["message_id"]
+    assert sim.requests["completions"] == 1
+
+
+@pytest.mark.parametrize(
+    ("tail", "reason"),
+    [
+        (b"data: <html>oops</html>\n\n", "Gloo's answer stream carried an event that is not JSON.]"),
+        (b"", "the stream ended before Gloo finished the answer.]"),
+        (b": keep-alive\n" * (9 * 1024 * 1024 // 13), "the stream passed 8 MiB and the rest was discarded.]"),
+    ],
+    ids=["an event that is not JSON", "an early end", "more than the cap"],
+)
+async def test_text_followed_by_a_stream_gone_bad_is_handed_over_with_a_note(
+    sim: SimulatorState, tail: bytes, reason: str
+) -> None:
+    sim.inject("completions", raw(events(piece("Grace is "), piece("a gift")) + tail, SSE, gzipped=True))
+    async with answer_only_session(sim) as client:
+        reply = await ask(client, "What is grace?")
+        history = await client.call_tool("get_chat_history", {"chat_id": reply["chat_id"]})
+    assert reply["answer"].startswith("Grace is a gift\n\n" + NOTE) and reply["answer"].endswith(reason)
+    assert history.structured_content is not None
+    assert history.structured_content["messages"][1]["content"] == reply["answer"]  # stored as it was shown
+    assert sim.requests["completions"] == 1
+
+
+async def test_a_stream_that_ends_before_any_text_is_one_sentence(sim: SimulatorState) -> None:
+    sim.inject("completions", raw(events({"id": "gen-1", "choices": []}) + b": bye\n\n", SSE))
+    async with answer_only_session(sim) as client:
+        result = await client.call_tool("send_message", {"query": "hi"})
+    assert result.is_error and text(result) == "Gloo's answer stream ended before any text arrived; try again."
+    assert sim.requests["completions"] == 1
+
+
+async def test_a_catalogue_entry_nested_too_deep_to_write_out_is_skipped(sim: SimulatorState) -> None:
+    deep = "[" * 900 + "]" * 900
+    catalogue = '{"data": [{"id": "gloo-deep", "pricing": DEEP}, {"id": "gloo-plain", "family": "Anthropic"}]}'
+    catalogue = catalogue.replace("DEEP", deep)
+    sim.inject("models", raw(catalogue.encode(), JSON))
+    async with mcp_session(sim, client_id=None, client_secret=None) as client:
+        listed = await client.call_tool("list_models", {})
+    assert not listed.is_error and listed.structured_content is not None
+    assert [m["id"] for m in listed.structured_content["models"]] == ["gloo-plain"]
+    assert sim.requests["models"] == 1

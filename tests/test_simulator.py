@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import AsyncIterator
+from typing import Literal
 
 import httpx2
 import pytest
 
 from gloo_mcp.simulator import Fault, SimulatorState, create_app
 from gloo_mcp.simulator.content import SIMULATOR_NOTICE
+from gloo_mcp.simulator.state import parse_fault_spec
 
 
 @pytest.fixture
@@ -145,3 +148,30 @@ async def test_injected_faults_apply_once_each_in_order(http: httpx2.AsyncClient
 async def test_root_says_plainly_that_this_is_a_simulator(http: httpx2.AsyncClient) -> None:
     body = (await http.get("/")).json()
     assert body["simulator"] is True and "not from Gloo" in body["notice"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "unit", "media_type"),
+    [("json", b" ", "application/json"), ("sse", b": keep-alive\n", "text/event-stream")],
+    ids=["json", "sse"],
+)
+async def test_a_gzip_bomb_is_small_on_the_wire_and_inflates_to_the_size_asked(
+    http: httpx2.AsyncClient, sim: SimulatorState, kind: Literal["json", "sse"], unit: bytes, media_type: str
+) -> None:
+    sim.inject("token", Fault(bomb=kind, bomb_size=64 * 1024 * 1024))
+    async with http.stream("POST", "/oauth2/token") as response:
+        wire = b"".join([part async for part in response.aiter_raw()])
+    assert response.headers["content-encoding"] == "gzip" and response.headers["content-type"].startswith(media_type)
+    inflater, inflated, head = zlib.decompressobj(zlib.MAX_WBITS | 16), 0, b""
+    pending = wire
+    while pending:  # inflate in bounded pieces, as a careful client would
+        piece = inflater.decompress(pending, 1024 * 1024)
+        head, inflated, pending = head or piece[:64], inflated + len(piece), inflater.unconsumed_tail
+    assert inflater.eof and len(wire) * 256 < inflated  # well over 256:1
+    assert 64 * 1024 * 1024 <= inflated < 65 * 1024 * 1024 and head == (unit * 64)[:64]
+    assert sim.requests["token"] == 1
+
+
+def test_bomb_faults_can_be_named_on_the_command_line() -> None:
+    endpoint, faults = parse_fault_spec("completions=bomb,ssebomb")
+    assert endpoint == "completions" and [f.bomb for f in faults] == ["json", "sse"]

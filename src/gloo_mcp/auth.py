@@ -114,34 +114,33 @@ class ClientCredentialsProvider:
             self._token = None
 
     async def _exchange(self) -> tuple[str, float]:
+        """One client-credentials exchange; the answer is read with the same bound as every other upstream body."""
+        from gloo_mcp.client import read_detail, read_limited  # client builds on this module: import on use
+
         logger.debug("exchanging client credentials for a token at %s", self._token_url)
-        response = await self._http.post(
+        async with self._http.stream(
+            "POST",
             self._token_url,
             data={"grant_type": "client_credentials", "scope": "api/access"},
             auth=httpx2.BasicAuth(self._client_id, self._client_secret.get_secret_value()),
             headers={"Accept": "application/json"},
-        )
-        if response.status_code in (400, 401, 403):
-            raise AuthenticationError(
-                f"Gloo's token endpoint refused the client credentials (HTTP {response.status_code}); check "
-                "GLOO_CLIENT_ID and GLOO_CLIENT_SECRET (create them in Gloo AI Studio → API Credentials).",
-                status=response.status_code,
-            )
-        if response.status_code != 200:
-            error: GlooError = error_from_status(response.status_code, _json_or_none(response))
-            raise error
+        ) as response:
+            status = response.status_code
+            if status in (400, 401, 403):
+                raise AuthenticationError(
+                    f"Gloo's token endpoint refused the client credentials (HTTP {status}); check "
+                    "GLOO_CLIENT_ID and GLOO_CLIENT_SECRET (create them in Gloo AI Studio → API Credentials).",
+                    status=status,
+                )
+            if status != 200:
+                error: GlooError = error_from_status(status, await read_detail(response))
+                raise error
+            body = await read_limited(response)
         try:
-            parsed = TokenResponse.model_validate_json(response.content)
+            parsed = TokenResponse.model_validate_json(body)
         except ValidationError:
             raise BadResponseError(
                 "Gloo's token endpoint answered without a usable access token; try again, and run "
                 "`gloo-mcp check` if it persists."
             ) from None
         return parsed.access_token, parsed.expires_in
-
-
-def _json_or_none(response: httpx2.Response) -> object:
-    try:
-        return response.json()
-    except ValueError:
-        return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any, Self, TypeVar
 
 import anyio
@@ -21,7 +21,6 @@ from pydantic import BaseModel, ValidationError
 from gloo_mcp.auth import ApiKeyProvider, ClientCredentialsProvider, TokenProvider
 from gloo_mcp.config import Settings
 from gloo_mcp.errors import (
-    BadResponseError,
     ChatNotFoundError,
     GlooError,
     InvalidRequestError,
@@ -29,18 +28,33 @@ from gloo_mcp.errors import (
     UpstreamTimeoutError,
     UpstreamUnavailableError,
     error_from_status,
+    unreadable,
 )
 from gloo_mcp.models import ChatHistory, ChatReply, MessageOptions, WireChat, WireMessageReply
 from gloo_mcp.network import install_fast_readable_check
 from gloo_mcp.retry import RetryPolicy, server_named_wait
 
-__all__ = ["MAX_BODY_BYTES", "GlooClient", "MessageOptions", "ReadBody", "build_http_client", "parse"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "TOO_LARGE",
+    "GlooClient",
+    "MessageOptions",
+    "ReadBody",
+    "build_http_client",
+    "json_object",
+    "limited_chunks",
+    "parse",
+    "read_detail",
+    "read_limited",
+]
 
 logger = logging.getLogger(__name__)
 
 MESSAGE_PATH = "/ai/v1/message"
 CHAT_PATH = "/ai/v1/chat"
 MAX_BODY_BYTES = 8 * 1024 * 1024
+"""The most gloo-mcp reads of any one upstream body, counted after decompression."""
+TOO_LARGE = f"Gloo's answer exceeded {MAX_BODY_BYTES // (1024 * 1024)} MiB (after decompression) and was discarded"
 CONNECT_TIMEOUT = 10.0
 POOL_SIZE = 64
 """Upstream connections, all kept alive: a burst of up to 64 concurrent calls waits on no
@@ -143,14 +157,16 @@ class GlooClient:
             chat_id=chat_id,
             is_message_post=True,
         )
-        wire = parse(WireMessageReply, data, what="message reply")
+        wire = parse(WireMessageReply, data, what="message reply", is_message_post=True)
         if not wire.success:
             raise MaybeProcessedError(
                 "Gloo reported that it could not answer (success: false); the question may have been recorded — "
                 "call get_chat_history to check, then try again."
             )
         if chat_id is not None and wire.chat_id != chat_id:
-            raise BadResponseError(f"Gloo answered in chat {wire.chat_id!r} instead of {chat_id!r}; try again.")
+            raise unreadable(
+                f"Gloo answered in chat {wire.chat_id[:80]!r} instead of {chat_id!r}", is_message_post=True
+            )
         return wire.to_reply()
 
     async def get_chat(self, chat_id: str) -> ChatHistory:
@@ -166,11 +182,12 @@ class GlooClient:
         """
         started = anyio.current_time()
         try:
-            response = await self._http.get("/", headers={"Accept": "*/*"})
+            async with self._http.stream("GET", "/", headers={"Accept": "*/*"}) as response:
+                status = response.status_code  # the body is never read: only the status matters here
         except httpx2.TransportError as exc:
             raise self._unreachable(exc) from None
         elapsed_ms = (anyio.current_time() - started) * 1000
-        return f"{self.settings.base_url} answered (HTTP {response.status_code} in {elapsed_ms:.0f} ms)"
+        return f"{self.settings.base_url} answered (HTTP {status} in {elapsed_ms:.0f} ms)"
 
     async def verify_credentials(self) -> str:
         """Prove the credentials work on the configured backend's API without creating anything.
@@ -209,7 +226,9 @@ class GlooClient:
         """One Gloo request with the deadline, auth refresh and safe retries.
 
         ``read`` consumes a 2xx response itself (a stream); by default the body is read
-        (bounded) as a JSON object. A GlooError it raises ends the call, unretried.
+        (bounded) as a JSON object. A GlooError it raises ends the call, unretried. A 2xx
+        body that cannot be read ends a message POST in MaybeProcessedError (Gloo probably
+        recorded the message), any other call in BadResponseError.
         """
         if authenticated:
             self.settings.require_credentials()
@@ -284,26 +303,30 @@ class GlooClient:
         sent[0] = was_sent or is_message_post  # from here on Gloo may be processing it
         try:
             async with self._http.stream(method, path, params=params, json=payload, headers=headers) as response:
-                if read is not None and 200 <= response.status_code < 300:
+                ok = 200 <= response.status_code < 300
+                if not ok:
+                    detail = await read_detail(response)
+                else:
                     try:
-                        return await read(response)
-                    except GlooError as exc:  # an in-band failure after the answer began: not retried
+                        if read is not None:
+                            return await read(response)
+                        body = await read_limited(response, is_message_post=is_message_post)
+                    except GlooError as exc:  # an unreadable answer, or an in-band failure after it began
                         raise _Outcome(exc, retryable=False) from None
-                body = await _read_limited(response)
         except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:  # never reached Gloo: safe to repeat
             sent[0] = was_sent
             raise _Outcome(self._unreachable(exc), retryable=True) from None
         except httpx2.TransportError as exc:
             raise _Outcome(self._broken(exc, is_message_post), retryable=idempotent) from None
         status = response.status_code
-        if 200 <= status < 300:
-            return _decode_json(body, response.headers.get("content-type", ""))
+        if ok:
+            return json_object(body, response.headers.get("content-type", ""), is_message_post=is_message_post)
         if status == 401 and authenticated:
             self._tokens.invalidate(token)
         retry_after = server_named_wait(response.headers, now=self._retry.wall_clock()) if status == 429 else None
         error = error_from_status(
             status,
-            _decode_or_none(body),
+            detail,
             chat_id=chat_id,
             is_message_post=is_message_post,
             retry_after=retry_after,
@@ -356,33 +379,74 @@ def _transient_status(status: int | None) -> bool:
     return status is not None and (status >= 500 or status == 429)
 
 
-async def _read_limited(response: httpx2.Response) -> bytes:
-    chunks: list[bytes] = []
+async def limited_chunks(response: httpx2.Response, *, is_message_post: bool = False) -> AsyncGenerator[bytes, None]:
+    """The body of ``response``, decompressed, chunk by chunk, ending in an error past :data:`MAX_BODY_BYTES`.
+
+    Every upstream body is read through here — JSON answers, error bodies, the token
+    exchange, and Completions V2 streams, whose comment lines and blank events count like
+    any other byte. Memory: httpx2 inflates gzip, deflate and zstd in pieces of at most
+    1 MiB (brotli about the same), however far one compressed chunk would expand, and an
+    unencoded chunk is one network read (64 KiB on a socket). A caller that keeps
+    everything it is given therefore holds at most the cap plus one such piece, before
+    its own parsing.
+
+    Raises the error of :func:`~gloo_mcp.errors.unreadable` (MaybeProcessedError on a
+    message POST, else BadResponseError) when the body is too large or cannot be
+    decompressed. Transport errors pass through for the caller to map.
+    """
     size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise _Outcome(
-                BadResponseError(f"Gloo's answer exceeded {MAX_BODY_BYTES // (1024 * 1024)} MiB and was discarded."),
-                retryable=False,
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _decode_or_none(body: bytes) -> object:
     try:
-        return json.loads(body)
-    except ValueError:
+        async with contextlib.aclosing(response.aiter_bytes()) as chunks:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise unreadable(TOO_LARGE, is_message_post=is_message_post)
+                yield chunk
+    except httpx2.DecodingError:
+        encoding = response.headers.get("content-encoding", "") or "no content encoding"
+        raise unreadable(
+            f"Gloo's answer could not be decompressed ({encoding[:40]})", is_message_post=is_message_post
+        ) from None
+
+
+async def read_limited(response: httpx2.Response, *, is_message_post: bool = False) -> bytes:
+    """The whole body of ``response``, decompressed, read through :func:`limited_chunks` (same bound, same errors).
+
+    Holds at most twice the cap, briefly, while the pieces are joined.
+    """
+    parts: list[bytes] = []
+    async with contextlib.aclosing(limited_chunks(response, is_message_post=is_message_post)) as chunks:
+        async for chunk in chunks:
+            parts.append(chunk)
+    return b"".join(parts)
+
+
+async def read_detail(response: httpx2.Response) -> object:
+    """An error answer's JSON body, for the reason it gives, or None when it is not JSON, too large or undecodable.
+
+    The status alone decides what the error is, so an unreadable error body never hides it.
+    """
+    try:
+        return _json_or_none(await read_limited(response))
+    except GlooError:
         return None
 
 
-def _decode_json(body: bytes, content_type: str) -> object:
-    data = _decode_or_none(body)
-    if data is None or not isinstance(data, dict):
-        kind = content_type.split(";")[0].strip() or "no content type"
-        raise BadResponseError(
-            f"Gloo answered with a body that is not a JSON object ({kind}, {len(body)} bytes); try again later."
+def _json_or_none(body: bytes) -> object:
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than Python's stack allows
+        return None
+
+
+def json_object(body: bytes, content_type: str, *, is_message_post: bool = False) -> dict[str, Any]:
+    """``body`` as a JSON object; anything else is :func:`~gloo_mcp.errors.unreadable`, naming its type and size."""
+    data = _json_or_none(body)
+    if not isinstance(data, dict):
+        kind = content_type.split(";")[0].strip()[:60] or "no content type"
+        raise unreadable(
+            f"Gloo answered with a body that is not a JSON object ({kind}, {len(body)} bytes)",
+            is_message_post=is_message_post,
         )
     return data
 
@@ -391,11 +455,12 @@ _M = TypeVar("_M", bound=BaseModel)
 ReadBody = Callable[[httpx2.Response], Awaitable[object]]
 
 
-def parse(model: type[_M], data: object, *, what: str) -> _M:
+def parse(model: type[_M], data: object, *, what: str, is_message_post: bool = False) -> _M:
+    """Validate upstream ``data`` as ``model``; missing or malformed fields are :func:`~gloo_mcp.errors.unreadable`."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         fields = sorted({".".join(str(p) for p in err["loc"]) or "body" for err in exc.errors()})[:3]
-        raise BadResponseError(
-            f"Gloo's {what} is missing or has malformed fields ({', '.join(fields)}); try again later."
+        raise unreadable(
+            f"Gloo's {what} is missing or has malformed fields ({', '.join(fields)})", is_message_post=is_message_post
         ) from None

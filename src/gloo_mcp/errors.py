@@ -11,9 +11,11 @@ Tools raise these; the MCP boundary turns them into ``isError`` results whose te
      ├── InvalidRequestError       Gloo rejected the request (400 / 422)
      ├── RateLimitedError          429, after the retries allowed
      ├── UpstreamUnavailableError  5xx, or Gloo could not be reached
-     │    └── MaybeProcessedError  a message POST failed after it may have been recorded
+     │    └── MaybeProcessedError  a message POST failed, or its answer was unreadable, after
+     │                             Gloo may have recorded it
      ├── UpstreamTimeoutError      no answer within GLOO_TIMEOUT
-     ├── BadResponseError          Gloo answered with something we cannot read
+     ├── BadResponseError          Gloo answered with something we cannot read (too large,
+     │                             not decompressible, not JSON, wrong shape)
      └── StoreError                gloo-mcp's own conversation store failed
 """
 
@@ -35,6 +37,8 @@ __all__ = [
     "UpstreamTimeoutError",
     "UpstreamUnavailableError",
     "error_from_status",
+    "maybe_recorded",
+    "unreadable",
 ]
 
 _DETAIL_LIMIT = 200
@@ -90,11 +94,39 @@ class UpstreamTimeoutError(GlooError):
 
 
 class BadResponseError(GlooError):
-    """Gloo answered, but the body is not what its API documents."""
+    """Gloo answered, but the body is not what its API documents.
+
+    ``problem`` is what went wrong, without the advice that ends the sentence, for callers
+    that report it inside a sentence of their own.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, problem: str | None = None) -> None:
+        super().__init__(message, status=status)
+        self.problem = problem if problem is not None else message
 
 
 class StoreError(GlooError):
     """The local conversation store (GLOO_STORE_URL) could not be opened, read or written."""
+
+
+def maybe_recorded(problem: str, *, status: int | None = None) -> MaybeProcessedError:
+    """A message POST that failed after Gloo may have recorded it: ``problem``, then what to do instead of resending."""
+    return MaybeProcessedError(
+        f"{problem}, and the message may or may not have been recorded; call get_chat_history to check before "
+        "sending it again.",
+        status=status,
+    )
+
+
+def unreadable(problem: str, *, is_message_post: bool = False) -> GlooError:
+    """Gloo answered with a success status but a body gloo-mcp cannot read (``problem`` says how).
+
+    On a message POST the success status means Gloo probably recorded the message, so the
+    agent is told to check the history rather than to try again (which would duplicate the turn).
+    """
+    if is_message_post:
+        return maybe_recorded(problem)
+    return BadResponseError(f"{problem}; try again later.", problem=problem)
 
 
 def _detail(body: object) -> str | None:
@@ -167,11 +199,7 @@ def error_from_status(
         )
     if status >= 500 or status == 408:
         if is_message_post and status != 503:  # a 503 means Gloo did not take the message
-            return MaybeProcessedError(
-                f"Gloo failed while handling the message (HTTP {status}){reason}, and it may or may not have been "
-                "recorded; call get_chat_history to check before sending it again.",
-                status=status,
-            )
+            return maybe_recorded(f"Gloo failed while handling the message (HTTP {status}){reason}", status=status)
         return UpstreamUnavailableError(
             f"Gloo is unavailable right now (HTTP {status}){reason}; try again in a minute.", status=status
         )

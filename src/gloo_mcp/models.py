@@ -71,8 +71,30 @@ def _first_text(value: object) -> str | None:
     return None
 
 
+_MAX_NESTING = 32
+"""Deepest nesting kept in a source's other fields; deeper values could not be serialized back out."""
+
+
+def _nested_within(value: object, limit: int = _MAX_NESTING) -> bool:
+    """Whether ``value``'s lists and objects nest at most ``limit`` levels (checked without recursion)."""
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth >= limit:
+            return False
+        stack.extend((child, depth + 1) for child in children)
+    return True
+
+
 class Source(BaseModel):
-    """One cited source. Every field Gloo sent is kept, the four known ones under fixed names."""
+    """One cited source. Every field Gloo sent is kept, the four known ones under fixed names.
+
+    Leniently: a number in a known field is written out as text; a known field whose value
+    is not text (an object, a flag) and another field nested deeper than 32 levels are left out.
+    """
 
     model_config = ConfigDict(extra="allow")
 
@@ -98,8 +120,7 @@ class Source(BaseModel):
                     used.add(name)
                     break
         for key, value in data.items():
-            # a known name whose value is not text (an object, a flag) cannot fill its field: left out
-            if key not in used and key not in out and key not in _SOURCE_ALIASES:
+            if key not in used and key not in out and key not in _SOURCE_ALIASES and _nested_within(value):
                 out[key] = value
         return out
 

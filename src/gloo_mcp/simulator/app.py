@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from gloo_mcp.simulator.bomb import gzip_bomb
 from gloo_mcp.simulator.completions import completions, grounded_completions, models
 from gloo_mcp.simulator.content import PUBLISHERS, answer_for, sources_for, suggestions_for
 from gloo_mcp.simulator.state import Endpoint, Fault, SimChat, SimulatorState
@@ -58,9 +59,19 @@ class _DroppedResponse(Response):
         raise ConnectionResetError("simulated connection drop")
 
 
+_BOMB_UNITS = {"json": (b" ", "application/json"), "sse": (b": keep-alive\n", "text/event-stream")}
+
+
 def _fault_response(fault: Fault) -> Response:
     if fault.drop:
         return _DroppedResponse()
+    if fault.bomb is not None:
+        unit, media_type = _BOMB_UNITS[fault.bomb]
+        return StreamingResponse(
+            gzip_bomb(unit, fault.bomb_size),
+            media_type=media_type,
+            headers={**_HEADERS, "Content-Encoding": "gzip", **fault.headers},
+        )
     if fault.malformed:
         return Response(
             fault.body if fault.body is not None else b'{"chat_id": ',
@@ -92,7 +103,11 @@ def _endpoint(name: Endpoint, handler: Handler, state: SimulatorState) -> Callab
             except anyio.get_cancelled_exc_class():
                 state.aborted[name] += 1  # the caller hung up while we were "thinking"
                 raise
-        if fault is not None and not fault.after_processing and (fault.status or fault.malformed or fault.drop):
+        if (
+            fault is not None
+            and not fault.after_processing
+            and (fault.status or fault.malformed or fault.drop or fault.bomb)
+        ):
             return _fault_response(fault)
         request.state.fault = fault  # for faults a handler plays out itself (mid-stream errors)
         response = await handler(request, state)

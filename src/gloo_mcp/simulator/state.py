@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from gloo_mcp.simulator.bomb import GIB
+
 __all__ = ["Endpoint", "Fault", "SimChat", "SimulatorState", "parse_fault_spec"]
 
 Endpoint = Literal["token", "message", "chat", "completions", "models"]
@@ -26,7 +28,9 @@ class Fault:
     records the message first, like a server that failed after doing the work;
     ``malformed`` answers 200 with ``body`` (default: broken JSON); ``drop`` cuts the
     connection mid-body; ``delay`` waits first; ``mid_stream_error`` (Completions V2)
-    starts a streamed answer, then ends it with an in-band error event.
+    starts a streamed answer, then ends it with an in-band error event; ``bomb`` answers
+    200 with a gzip body of about a megabyte that inflates to ``bomb_size`` bytes (``None``:
+    without end) of JSON whitespace (``"json"``) or SSE comment lines (``"sse"``).
     """
 
     status: int | None = None
@@ -37,6 +41,8 @@ class Fault:
     malformed: bool = False
     drop: bool = False
     mid_stream_error: bool = False
+    bomb: Literal["json", "sse"] | None = None
+    bomb_size: int | None = GIB
 
 
 _ENDPOINTS: dict[str, Endpoint] = {
@@ -55,6 +61,10 @@ def _parse_fault(word: str) -> Fault:
         return Fault(malformed=True)
     if word == "midstream":
         return Fault(mid_stream_error=True)
+    if word == "bomb":
+        return Fault(bomb="json")
+    if word == "ssebomb":
+        return Fault(bomb="sse")
     if word.startswith("slow:"):
         return Fault(delay=float(word[5:]))
     if word.endswith("after"):
@@ -66,7 +76,8 @@ def _parse_fault(word: str) -> Fault:
 
 def parse_fault_spec(spec: str) -> tuple[Endpoint, list[Fault]]:
     """Read ``ENDPOINT=F[,F…]`` where F is a status (``503``), ``429:SECONDS`` (with Retry-After),
-    ``500after`` (fail after recording), ``drop``, ``malformed`` or ``slow:SECONDS``.
+    ``500after`` (fail after recording), ``drop``, ``malformed``, ``midstream``, ``bomb`` (a gzip
+    bomb of JSON whitespace), ``ssebomb`` (of SSE comment lines) or ``slow:SECONDS``.
 
     Raises ValueError with a usage hint.
     """
@@ -78,7 +89,8 @@ def parse_fault_spec(spec: str) -> tuple[Endpoint, list[Fault]]:
         return endpoint, [_parse_fault(w.strip()) for w in words.split(",")]
     except ValueError:
         raise ValueError(
-            f"faults in {spec!r} must be a status, 429:SECONDS, STATUSafter, drop, malformed, midstream or slow:SECONDS"
+            f"faults in {spec!r} must be a status, 429:SECONDS, STATUSafter, drop, malformed, midstream, bomb, "
+            "ssebomb or slow:SECONDS"
         ) from None
 
 
