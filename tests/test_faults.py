@@ -223,6 +223,31 @@ async def test_fault_matrix(row: Row) -> None:
         assert sleep.waits == row.waits
 
 
+@pytest.mark.parametrize(
+    ("headers", "says"),
+    [
+        ({"Retry-After": "45"}, "try again in about 45 s."),
+        ({"Retry-After": "150"}, "try again in about 3 min."),
+        ({"Retry-After": "3600"}, "try again in about 1 h."),
+        ({"Retry-After": "1000000000"}, "try again later (Gloo asked for more than an hour)."),
+        ({"Retry-After": "inf"}, "try again later (Gloo asked for more than an hour)."),
+        ({"Retry-After": "Fri, 31 Dec 9999 23:59:59 GMT"}, "try again later (Gloo asked for more than an hour)."),
+        ({"X-RateLimit-Reset": "1e300"}, "try again later (Gloo asked for more than an hour)."),
+        ({"Retry-After": "nan"}, "try again shortly."),
+        ({"Retry-After": "-5"}, "try again shortly."),
+    ],
+    ids=["45 s", "150 s", "an hour", "a billion s", "inf", "year 9999", "reset 1e300", "nan", "negative"],
+)
+async def test_a_429_names_a_human_wait_never_an_absurd_number(headers: dict[str, str], says: str) -> None:
+    sim, sleep = SimulatorState(), FakeSleep()
+    sim.inject("message", *[Fault(status=429, headers=headers)] * 9)
+    async with mcp_session(sim, retry=RetryPolicy(sleep=sleep, random=lambda: 0.5)) as client:
+        result = await client.call_tool("send_message", {"query": "hi"})
+    assert result.is_error and text(result).endswith(says), text(result)
+    assert sim.requests["message"] == 4
+    assert len(sleep.waits) == 3 and all(0 <= wait <= 30 for wait in sleep.waits)
+
+
 async def test_a_source_field_nested_too_deep_to_write_out_is_left_out_and_the_answer_arrives() -> None:
     sim = SimulatorState()
     deep = "[" * 900 + "]" * 900

@@ -37,6 +37,7 @@ __all__ = [
     "UpstreamTimeoutError",
     "UpstreamUnavailableError",
     "error_from_status",
+    "human_wait",
     "maybe_recorded",
     "unreadable",
 ]
@@ -107,6 +108,25 @@ class BadResponseError(GlooError):
 
 class StoreError(GlooError):
     """The local conversation store (GLOO_STORE_URL) could not be opened, read or written."""
+
+
+_AN_HOUR = 3600.0
+
+
+def human_wait(seconds: float | None) -> str:
+    """How long to wait, as a person would say it: "in about 30 s", "in about 2 min", "in about 1 h".
+
+    Anything over an hour (including an infinite or absurd server value) is "later", saying
+    that Gloo asked for more than an hour; nothing, or under a second, is "shortly".
+    """
+    if seconds is None or not seconds >= 0.5:  # also catches NaN
+        return "shortly"
+    if seconds > _AN_HOUR:
+        return "later (Gloo asked for more than an hour)"
+    if seconds < 90:
+        return f"in about {seconds:.0f} s"
+    minutes = int(seconds / 60 + 0.5)  # half up: 150 s is "about 3 min"
+    return f"in about {minutes} min" if minutes < 60 else "in about 1 h"
 
 
 def maybe_recorded(problem: str, *, status: int | None = None) -> MaybeProcessedError:
@@ -187,9 +207,8 @@ def error_from_status(
             status=status,
         )
     if status == 429:
-        wait = f" in about {retry_after:.0f} s" if retry_after else " shortly"
         return RateLimitedError(
-            f"Gloo is rate-limiting these requests (HTTP 429){reason}; try again{wait}.",
+            f"Gloo is rate-limiting these requests (HTTP 429){reason}; try again {human_wait(retry_after)}.",
             retry_after=retry_after,
         )
     if status in (400, 404, 405, 409, 413, 415, 422):

@@ -8,6 +8,7 @@ jitter unless Gloo names a wait, and never run past the call's deadline.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -16,34 +17,47 @@ from email.utils import parsedate_to_datetime
 
 import anyio
 
-__all__ = ["RetryPolicy", "server_named_wait"]
+__all__ = ["LONGEST_NAMED_WAIT", "RetryPolicy", "server_named_wait"]
+
+
+LONGEST_NAMED_WAIT = 86_400.0
+"""A day: any longer wait Gloo names (up to infinity) is read as this, so no absurd number reaches a sentence."""
 
 
 def server_named_wait(headers: Mapping[str, str], *, now: float) -> float | None:
     """Seconds Gloo asked us to wait: ``Retry-After`` (seconds or HTTP date), else ``X-RateLimit-Reset``.
 
     ``X-RateLimit-Reset`` is read as an epoch time when it is that large, else as seconds.
-    ``now`` is wall-clock epoch seconds.
+    ``now`` is wall-clock epoch seconds. The result is finite, from 0 to
+    :data:`LONGEST_NAMED_WAIT`; a value that is not a number (``nan``) counts as not named.
     """
     retry_after = headers.get("retry-after")
     if retry_after is not None:
         value = retry_after.strip()
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            pass
-        try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - now)
-        except (TypeError, ValueError, IndexError, OverflowError):
-            pass
-    reset = headers.get("x-ratelimit-reset")
-    if reset is not None:
-        try:
-            number = float(reset.strip())
-        except ValueError:
-            return None
-        return max(0.0, number - now) if number > 1_000_000_000 else max(0.0, number)
-    return None
+        seconds = _number(value)
+        if seconds is None:
+            try:
+                seconds = parsedate_to_datetime(value).timestamp() - now
+            except (TypeError, ValueError, IndexError, OverflowError):
+                seconds = None
+        if seconds is not None:
+            return _bounded(seconds)
+    reset = _number(headers.get("x-ratelimit-reset", "").strip())
+    if reset is None:
+        return None
+    return _bounded(reset - now if reset > 1_000_000_000 else reset)
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return None if math.isnan(value) else value
+
+
+def _bounded(seconds: float) -> float:
+    return min(max(0.0, seconds), LONGEST_NAMED_WAIT)
 
 
 @dataclass
