@@ -19,7 +19,7 @@ import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from gloo_mcp.simulator.content import PUBLISHERS, answer_for, sources_for
+from gloo_mcp.simulator.content import PUBLISHERS, answer_for, sources_for, suggestions_for
 from gloo_mcp.simulator.state import Fault, SimulatorState
 
 __all__ = ["MODELS", "completions", "grounded_completions", "models"]
@@ -132,10 +132,26 @@ def _validate(body: object, *, grounded: bool) -> tuple[dict[str, Any], str | No
     return fields, None
 
 
+def _asks_for_follow_ups(fields: dict[str, Any]) -> bool:
+    first = fields["messages"][0]
+    return bool(first["role"] == "system" and "follow-up questions" in first["content"])
+
+
 def _answer(fields: dict[str, Any]) -> str:
     users = [m["content"] for m in fields["messages"] if m["role"] == "user"]
     question = users[-1] if users else "Hello world!"
+    if _asks_for_follow_ups(fields):  # as a model would: one question a line
+        return "\n".join(f"{n}. {q}" for n, q in enumerate(suggestions_for(question, turn=len(users)), start=1))
     return answer_for(question, turn=max(len(users), 1), character_limit=4000)
+
+
+def _too_long(fields: dict[str, Any], model: str, state: SimulatorState) -> str | None:
+    """The provider's complaint when the conversation exceeds the model's window (characters / 4 as tokens)."""
+    window = state.context_window or next(m["context_window"] for m in MODELS if m["id"] == model)
+    tokens = sum(len(m["content"]) for m in fields["messages"]) // 4
+    if tokens <= window:
+        return None
+    return f"This model's maximum context length is {window} tokens, but the messages have {tokens} tokens."
 
 
 def _citations(fields: dict[str, Any]) -> list[dict[str, Any]]:
@@ -184,10 +200,18 @@ async def _respond(request: Request, state: SimulatorState, fault: Fault | None,
         body = json.loads(await request.body())
     except ValueError:
         return _error(400, "The request body is not valid JSON.")
+    state.completion_bodies.append(len(await request.body()))
     fields, problem = _validate(body, grounded=grounded)
     if problem is not None:
         return _error(400, problem)
     model = _chosen_model(fields)
+    overflow = _too_long(fields, model, state)
+    if overflow is not None:
+        return _error(400, overflow, code=1003, name="CONTEXT_LENGTH_EXCEEDED")
+    if _asks_for_follow_ups(fields):
+        state.suggestion_requests += 1
+        if state.follow_ups_status is not None:
+            return _error(state.follow_ups_status, "Simulated failure of a follow-up request.")
     answer = _answer(fields)
     completion_id = f"gen-{state.new_id('x')[1:]}"
     created = int(time.time())

@@ -118,6 +118,14 @@ class SimulatorState:
     """Seconds Gloo "thinks" before each answer (message and chat reads; the token endpoint stays fast)."""
     chunk_delay: float = 0.0
     """Seconds between the chunks of a streamed Completions V2 answer."""
+    context_window: int | None = None
+    """Completions V2: tokens (estimated as characters / 4) every model accepts, instead of its catalogue window."""
+    completion_bodies: list[int] = field(default_factory=list)
+    """Completions V2: the byte size of each request body, in order (for the benchmark's growth curves)."""
+    suggestion_requests: int = 0
+    """Completions V2: requests that asked for follow-up questions (the rest asked for answers)."""
+    follow_ups_status: int | None = None
+    """Completions V2: answer every request for follow-up questions with this HTTP status instead."""
     clock: Callable[[], float] = time.time
     tokens: dict[str, float] = field(default_factory=dict)
     chats: dict[str, SimChat] = field(default_factory=dict)
