@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx2
 import pytest
@@ -20,6 +20,9 @@ from gloo_mcp.config import Settings
 from gloo_mcp.retry import RetryPolicy
 from gloo_mcp.server import DEFAULT_HEARTBEAT_INTERVAL, build_server
 from gloo_mcp.simulator import SimulatorState, create_app
+
+if TYPE_CHECKING:
+    from tests.oidc_provider import AuthorizationServer
 
 SIM_BASE_URL = "https://gloo.simulator.test"
 TOOL_NAMES = {"send_message", "continue_chat", "get_chat_history", "list_chats", "list_models"}
@@ -51,6 +54,18 @@ class FakeSleep:
 
     async def __call__(self, seconds: float) -> None:
         self.waits.append(seconds)
+
+
+@pytest.fixture(scope="session")
+def authorization_server() -> Iterator[AuthorizationServer]:
+    """A real OAuth authorization server (oidc-provider on loopback), shared by the tests that sign users in."""
+    from tests.oidc_provider import ProviderUnavailable, running_authorization_server
+
+    try:
+        with running_authorization_server() as server:
+            yield server
+    except ProviderUnavailable as exc:
+        pytest.skip(f"no authorization server for the OAuth tests: {exc}")
 
 
 @pytest.fixture

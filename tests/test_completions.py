@@ -257,7 +257,7 @@ async def test_a_store_failure_after_gloo_answered_still_hands_over_the_answer(
     from gloo_mcp.errors import StoreError
     from gloo_mcp.models import MessageOptions
     from gloo_mcp.routing import Routing
-    from gloo_mcp.store import open_store
+    from gloo_mcp.store import LOCAL_OWNER, open_store
     from tests.conftest import sim_transport
 
     class FullDisk:
@@ -276,7 +276,9 @@ async def test_a_store_failure_after_gloo_answered_still_hands_over_the_answer(
     client = GlooClient.open(sim_settings(sim, backend="completions"), sim_transport(sim))
     backend = CompletionsBackend(client, FullDisk(store))  # type: ignore[arg-type]
     with pytest.raises(StoreError) as raised:
-        await backend.send("Keep my answer", chat_id=None, options=MessageOptions(), routing=Routing())
+        await backend.send(
+            "Keep my answer", owner=LOCAL_OWNER, chat_id=None, options=MessageOptions(), routing=Routing()
+        )
     await client.aclose()
     await store.aclose()
     assert "disk is full" in raised.value.message and "not saved" in raised.value.message

@@ -22,7 +22,7 @@ from mcp_types import ResourceTemplateReference
 from pydantic import SecretStr
 
 from gloo_mcp.simulator import SimulatorState
-from gloo_mcp.store import open_store
+from gloo_mcp.store import LOCAL_OWNER, open_store
 from tests.conftest import free_port, mcp_session
 from tests.test_http import http_client
 
@@ -35,7 +35,7 @@ BASE_ENV = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")
 async def seed_default_store(data_home: Path) -> None:
     """One conversation in the default store, whose title must never reach a caller while settings are broken."""
     store = await open_store(f"sqlite:///{data_home / 'gloo-mcp' / 'chats.db'}")
-    await store.record_turn("c-private", backend="message", title=SECRET_TITLE, at=datetime.now(UTC))
+    await store.record_turn("c-private", owner=LOCAL_OWNER, backend="message", title=SECRET_TITLE, at=datetime.now(UTC))
     await store.aclose()
 
 

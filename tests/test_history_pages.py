@@ -13,7 +13,7 @@ from mcp import Client
 from gloo_mcp.history_pages import PAGE_BUDGET_BYTES
 from gloo_mcp.models import ChatMessage
 from gloo_mcp.simulator import SimulatorState
-from gloo_mcp.store import open_store
+from gloo_mcp.store import LOCAL_OWNER, open_store
 from tests.conftest import mcp_session
 
 TURNS = 1_500
@@ -28,7 +28,9 @@ async def long_v2_chat(data_home: Path, turns: int) -> str:
             ChatMessage(role="user", content=f"question {n}", message_id=f"gu-{n}", query_id=f"gq-{n}"),
             ChatMessage(role="assistant", content=f"answer {n} " + "words " * 40, message_id=f"ga-{n}"),
         ]
-        await store.record_turn("gm-long", backend="completions", title="A long talk", at=at, messages=messages)
+        await store.record_turn(
+            "gm-long", owner=LOCAL_OWNER, backend="completions", title="A long talk", at=at, messages=messages
+        )
     await store.aclose()
     return "gm-long"
 

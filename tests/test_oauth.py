@@ -8,7 +8,7 @@ import hmac
 import json
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -21,20 +21,12 @@ from mcp.server import MCPServer
 from mcp.server.auth.settings import AuthSettings
 
 from gloo_mcp.errors import ConfigurationError
-from gloo_mcp.oauth import JwtTokenVerifier, principal
+from gloo_mcp.oauth import JwtTokenVerifier
+from gloo_mcp.principals import principal
 from tests.conftest import free_port
-from tests.oidc_provider import RESOURCE, AuthorizationServer, ProviderUnavailable, running_authorization_server
+from tests.oidc_provider import RESOURCE, AuthorizationServer
 
 OTHER_RESOURCE = "http://127.0.0.1:9999/other"
-
-
-@pytest.fixture(scope="session")
-def authorization_server() -> Iterator[AuthorizationServer]:
-    try:
-        with running_authorization_server() as server:
-            yield server
-    except ProviderUnavailable as exc:
-        pytest.skip(f"no authorization server for the OAuth tests: {exc}")
 
 
 class FakeClock:

@@ -18,7 +18,7 @@ from mcp import Client, StdioServerParameters
 from gloo_mcp.errors import StoreError
 from gloo_mcp.models import ChatMessage
 from gloo_mcp.simulator import SimulatorState, running_simulator
-from gloo_mcp.store import ConversationStore, describe_url, open_store
+from gloo_mcp.store import LOCAL_OWNER, ConversationStore, describe_url, open_store
 from tests.postgres_server import running_postgres
 
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
@@ -72,31 +72,45 @@ def turn(n: int) -> list[ChatMessage]:
 
 
 async def test_a_turn_is_recorded_with_its_messages_in_order(store: ConversationStore) -> None:
-    await store.record_turn("gm-1", backend="completions", title="First question", at=T0, messages=turn(1))
     await store.record_turn(
-        "gm-1", backend="completions", title="ignored", at=T0 + timedelta(minutes=5), messages=turn(2)
+        "gm-1", owner=LOCAL_OWNER, backend="completions", title="First question", at=T0, messages=turn(1)
     )
-    chat = await store.chat("gm-1")
-    messages = await store.messages("gm-1")
+    await store.record_turn(
+        "gm-1",
+        owner=LOCAL_OWNER,
+        backend="completions",
+        title="ignored",
+        at=T0 + timedelta(minutes=5),
+        messages=turn(2),
+    )
+    chat = await store.chat("gm-1", owner=LOCAL_OWNER)
+    messages = await store.messages("gm-1", owner=LOCAL_OWNER)
     assert chat is not None and chat.title == "First question" and chat.backend == "completions"
     assert chat.created_at == T0 and chat.updated_at == T0 + timedelta(minutes=5)
     assert [m.content for m in messages] == ["question 1", "answer 1", "question 2", "answer 2"]
-    assert await store.chat("gm-unknown") is None and await store.messages("gm-unknown") == []
+    assert (
+        await store.chat("gm-unknown", owner=LOCAL_OWNER) is None
+        and await store.messages("gm-unknown", owner=LOCAL_OWNER) == []
+    )
 
 
 async def test_chats_list_newest_first_filtered_and_paged(store: ConversationStore) -> None:
     for n in range(5):
-        await store.record_turn(f"c{n}", backend="message", title=f"About topic {n} 100%_sure", at=T0 + timedelta(n))
-    page, cursor = await store.list_chats(text=None, limit=2, cursor=None)
-    rest, end = await store.list_chats(text=None, limit=10, cursor=cursor)
+        await store.record_turn(
+            f"c{n}", owner=LOCAL_OWNER, backend="message", title=f"About topic {n} 100%_sure", at=T0 + timedelta(n)
+        )
+    page, cursor = await store.list_chats(owner=LOCAL_OWNER, text=None, limit=2, cursor=None)
+    rest, end = await store.list_chats(owner=LOCAL_OWNER, text=None, limit=10, cursor=cursor)
     assert [c.chat_id for c in page] == ["c4", "c3"] and cursor is not None
     assert [c.chat_id for c in rest] == ["c2", "c1", "c0"] and end is None
-    by_title, _ = await store.list_chats(text="TOPIC 2", limit=10, cursor=None)
-    by_id, _ = await store.list_chats(text="c3", limit=10, cursor=None)
-    wildcard, _ = await store.list_chats(text="%_", limit=10, cursor=None)  # matched literally, not as a pattern
+    by_title, _ = await store.list_chats(owner=LOCAL_OWNER, text="TOPIC 2", limit=10, cursor=None)
+    by_id, _ = await store.list_chats(owner=LOCAL_OWNER, text="c3", limit=10, cursor=None)
+    wildcard, _ = await store.list_chats(
+        owner=LOCAL_OWNER, text="%_", limit=10, cursor=None
+    )  # matched literally, not as a pattern
     assert [c.chat_id for c in by_title] == ["c2"] and [c.chat_id for c in by_id] == ["c3"]
     assert len(wildcard) == 5
-    none, _ = await store.list_chats(text="_x%", limit=10, cursor=None)
+    none, _ = await store.list_chats(owner=LOCAL_OWNER, text="_x%", limit=10, cursor=None)
     assert none == []
 
 
@@ -104,9 +118,11 @@ async def test_concurrent_turns_on_one_chat_are_all_kept_in_whole_pairs(store: C
     async with anyio.create_task_group() as group:
         for n in range(20):
             group.start_soon(
-                lambda n=n: store.record_turn("gm-busy", backend="completions", title="t", at=T0, messages=turn(n))
+                lambda n=n: store.record_turn(
+                    "gm-busy", owner=LOCAL_OWNER, backend="completions", title="t", at=T0, messages=turn(n)
+                )
             )
-    messages = await store.messages("gm-busy")
+    messages = await store.messages("gm-busy", owner=LOCAL_OWNER)
     assert len(messages) == 40
     pairs = [(messages[i].query_id, messages[i + 1].query_id) for i in range(0, 40, 2)]
     assert all(q == a for q, a in pairs) and len({q for q, _ in pairs}) == 20
@@ -150,13 +166,15 @@ async def _hammer(url: str, store_url: str, sim: SimulatorState, chat_id: str, l
 async def test_two_server_processes_writing_one_store_lose_no_turns(store_url: str) -> None:
     sim, turns = SimulatorState(), 8
     seed = await open_store(store_url)
-    await seed.record_turn("gm-shared", backend="completions", title="Shared", at=datetime.now(UTC), messages=turn(0))
+    await seed.record_turn(
+        "gm-shared", owner=LOCAL_OWNER, backend="completions", title="Shared", at=datetime.now(UTC), messages=turn(0)
+    )
     with running_simulator(sim) as url:
         async with anyio.create_task_group() as group:
             for label in ("alpha", "beta"):
                 group.start_soon(_hammer, url, store_url, sim, "gm-shared", label, turns)
-    messages = await seed.messages("gm-shared")
-    chats, _ = await seed.list_chats(text=None, limit=100, cursor=None)
+    messages = await seed.messages("gm-shared", owner=LOCAL_OWNER)
+    chats, _ = await seed.list_chats(owner=LOCAL_OWNER, text=None, limit=100, cursor=None)
     await seed.aclose()
     questions = [m.content for m in messages if m.role == "user"]
     assert len(messages) == 2 + 2 * 2 * turns
@@ -195,7 +213,7 @@ async def test_a_sqlite_write_waits_for_another_process_lock_instead_of_failing(
     done = anyio.Event()
 
     async def write() -> None:
-        await store.record_turn("gm-wait", backend="completions", title="t", at=T0, messages=turn(1))
+        await store.record_turn("gm-wait", owner=LOCAL_OWNER, backend="completions", title="t", at=T0, messages=turn(1))
         done.set()
 
     async with anyio.create_task_group() as group:
@@ -206,7 +224,7 @@ async def test_a_sqlite_write_waits_for_another_process_lock_instead_of_failing(
         with anyio.fail_after(10):
             await done.wait()
     other.close()
-    assert len(await store.messages("gm-wait")) == 2
+    assert len(await store.messages("gm-wait", owner=LOCAL_OWNER)) == 2
     await store.aclose()
 
 
@@ -266,13 +284,13 @@ async def test_a_store_written_by_the_previous_schema_is_upgraded_in_place_witho
         _write_v1_postgres(url)
     store = await open_store(url)
     try:
-        everything, cursor = await store.list_chats(text=None, limit=100, cursor=None)
-        hope, _ = await store.list_chats(text="HOPE", limit=100, cursor=None)
+        everything, cursor = await store.list_chats(owner=LOCAL_OWNER, text=None, limit=100, cursor=None)
+        hope, _ = await store.list_chats(owner=LOCAL_OWNER, text="HOPE", limit=100, cursor=None)
         await store.record_turn(
-            "c-new", backend="completions", title="A new hopeful question", at=T0 + timedelta(days=1)
+            "c-new", owner=LOCAL_OWNER, backend="completions", title="A new hopeful question", at=T0 + timedelta(days=1)
         )
-        after, _ = await store.list_chats(text="hope", limit=100, cursor=None)
-        first_messages = await store.messages("c0")
+        after, _ = await store.list_chats(owner=LOCAL_OWNER, text="hope", limit=100, cursor=None)
+        first_messages = await store.messages("c0", owner=LOCAL_OWNER)
     finally:
         await store.aclose()
     assert sorted(chat.chat_id for chat in everything) == sorted(chat_id for chat_id, _ in OLD_ROWS)
@@ -287,8 +305,10 @@ async def test_a_store_written_by_the_previous_schema_is_upgraded_in_place_witho
 @pytest.mark.parametrize("text", ["Old question 1", "ld q", "hope", "o"])
 async def test_title_search_finds_substrings_of_any_length_in_any_case(store: ConversationStore, text: str) -> None:
     for n, (chat_id, title) in enumerate(OLD_ROWS):
-        await store.record_turn(chat_id, backend="message", title=title, at=T0 + timedelta(minutes=n))
-    found, _ = await store.list_chats(text=text.upper(), limit=100, cursor=None)
+        await store.record_turn(
+            chat_id, owner=LOCAL_OWNER, backend="message", title=title, at=T0 + timedelta(minutes=n)
+        )
+    found, _ = await store.list_chats(owner=LOCAL_OWNER, text=text.upper(), limit=100, cursor=None)
     expected = [chat_id for chat_id, title in reversed(OLD_ROWS) if text.lower() in title.lower()]
     assert [chat.chat_id for chat in found] == expected
 
@@ -297,12 +317,14 @@ async def test_paging_backwards_through_a_long_chat_returns_every_message_once_i
     store: ConversationStore,
 ) -> None:
     for n in range(300):
-        await store.record_turn("gm-long", backend="completions", title="Long", at=T0, messages=turn(n))
+        await store.record_turn(
+            "gm-long", owner=LOCAL_OWNER, backend="completions", title="Long", at=T0, messages=turn(n)
+        )
     seen: list[str] = []
     before: int | None = None
     pages = 0
     while before != 0:
-        page = await store.newest_messages("gm-long", before=before, budget=4_000)
+        page = await store.newest_messages("gm-long", owner=LOCAL_OWNER, before=before, budget=4_000)
         assert page.total == 600 and page.messages
         assert sum(len(m.model_dump_json()) for m in page.messages) <= 4_000
         seen = [m.content for m in page.messages] + seen
@@ -313,6 +335,8 @@ async def test_paging_backwards_through_a_long_chat_returns_every_message_once_i
 
 async def test_a_message_larger_than_the_budget_still_makes_a_page_of_its_own(store: ConversationStore) -> None:
     big = ChatMessage(role="assistant", content="x" * 10_000)
-    await store.record_turn("gm-big", backend="completions", title="Big", at=T0, messages=[*turn(1), big])
-    page = await store.newest_messages("gm-big", before=None, budget=1_000)
+    await store.record_turn(
+        "gm-big", owner=LOCAL_OWNER, backend="completions", title="Big", at=T0, messages=[*turn(1), big]
+    )
+    page = await store.newest_messages("gm-big", owner=LOCAL_OWNER, before=None, budget=1_000)
     assert [m.content for m in page.messages] == [big.content] and page.start == 2

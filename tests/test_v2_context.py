@@ -10,7 +10,7 @@ import pytest
 
 from gloo_mcp.models import ChatMessage
 from gloo_mcp.simulator import SimulatorState
-from gloo_mcp.store import open_store
+from gloo_mcp.store import LOCAL_OWNER, open_store
 from tests.conftest import mcp_session
 
 LONG_ANSWER = "Gloo answered at length. " * 40  # about 1,000 characters a turn
@@ -25,7 +25,9 @@ async def seeded_chat(data_home: Path, turns: int) -> str:
             ChatMessage(role="user", content=f"question {n}", query_id=f"q{n}"),
             ChatMessage(role="assistant", content=f"answer {n}: {LONG_ANSWER}", query_id=f"q{n}"),
         ]
-        await store.record_turn("gm-seeded", backend="completions", title="Long", at=at, messages=messages)
+        await store.record_turn(
+            "gm-seeded", owner=LOCAL_OWNER, backend="completions", title="Long", at=at, messages=messages
+        )
     await store.aclose()
     return "gm-seeded"
 

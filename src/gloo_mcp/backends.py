@@ -21,7 +21,7 @@ import anyio
 from gloo_mcp.client import GlooClient
 from gloo_mcp.completions import Completion, OnText, complete
 from gloo_mcp.context_window import budget_for, fit_newest_turns, is_context_overflow, smaller_budget
-from gloo_mcp.errors import ChatNotFoundError, GlooError, InvalidRequestError, StoreError
+from gloo_mcp.errors import ChatNotFoundError, GlooError, InvalidRequestError, StoreError, error_from_status
 from gloo_mcp.follow_ups import GRACE_SECONDS, suggest_follow_ups
 from gloo_mcp.history_pages import PAGE_BUDGET_BYTES, history_page, page_of
 from gloo_mcp.models import ChatHistory, ChatMessage, ChatReply, ChatSummary, MessageOptions, ModelInfo
@@ -46,35 +46,61 @@ def title_of(query: str) -> str:
 
 
 class ChatBackend(Protocol):
+    """Both backends take the caller (``owner``) on every call and show each owner only its own chats."""
+
     name: str
 
     async def send(
         self,
         query: str,
         *,
+        owner: str,
         chat_id: str | None,
         options: MessageOptions,
         routing: Routing,
         on_text: OnText | None = None,
     ) -> ChatReply: ...
 
-    async def history(self, chat_id: str, *, before: int | None = None) -> ChatHistory:
+    async def history(self, chat_id: str, *, owner: str, before: int | None = None) -> ChatHistory:
         """The page of newest messages before position ``before`` (None: the newest page)."""
         ...
 
 
+def _unknown_chat(chat_id: str) -> ChatNotFoundError:
+    """Exactly what Gloo's "no such chat" becomes, so another owner's chat reads like one that does not exist."""
+    error = error_from_status(404, None, chat_id=chat_id)
+    assert isinstance(error, ChatNotFoundError)
+    return error
+
+
+def _held_by_completions(chat_id: str) -> ChatNotFoundError:
+    return ChatNotFoundError(
+        f"Chat {chat_id!r} was held with Completions V2 and is kept by gloo-mcp, not Gloo; run gloo-mcp with "
+        "GLOO_BACKEND=completions to read or continue it."
+    )
+
+
 class MessageBackend:
+    """Gloo keeps the chats; the store records whose each one is.
+
+    With one principal (stdio, a shared token) a chat Gloo knows is readable even if the
+    store never saw it. On a per-user server a chat is readable and continuable only by the
+    owner the store names, and when the store cannot say, the call fails closed.
+    """
+
     name = "message"
 
-    def __init__(self, client: GlooClient, store: ConversationStore | None) -> None:
+    def __init__(self, client: GlooClient, store: ConversationStore | None, *, per_user: bool = False) -> None:
         self._client = client
-        self._store = store  # None: the store could not be opened; chatting still works
-        self._snapshots: OrderedDict[str, tuple[float, ChatHistory]] = OrderedDict()
+        self._store = store  # None: the store could not be opened; chatting still works unless per_user
+        self._per_user = per_user
+        self._snapshots: OrderedDict[tuple[str, str], tuple[float, ChatHistory]] = OrderedDict()
 
     async def send(
         self,
         query: str,
         *,
+        owner: str,
         chat_id: str | None,
         options: MessageOptions,
         routing: Routing,
@@ -85,48 +111,66 @@ class MessageBackend:
                 "model, model_family, auto_routing and tradition apply only to Completions V2; omit them, or run "
                 "gloo-mcp with GLOO_BACKEND=completions."
             )
+        if chat_id is not None:
+            await self._check_owner(chat_id, owner)
         reply = await self._client.send_message(query, chat_id=chat_id, options=options)
-        await self._index(reply.chat_id, query)
+        await self._index(reply.chat_id, owner, query)
         return reply
 
-    async def _index(self, chat_id: str, query: str) -> None:
-        """Remember the conversation for list_chats; a store failure must not cost the user the answer."""
+    async def _check_owner(self, chat_id: str, owner: str) -> None:
+        """Per-user: the store must name ``owner`` as the chat's owner; unknown and foreign chats read alike."""
+        if not self._per_user:
+            return
+        if self._store is None:
+            raise StoreError(
+                "gloo-mcp cannot tell which conversations are yours right now (its conversation store is "
+                "unavailable), so it will not read or continue one; try again later."
+            )
+        known = await self._store.chat(chat_id, owner=owner)  # a StoreError here fails closed too
+        if known is None:
+            raise _unknown_chat(chat_id)
+        if known.backend == "completions":
+            raise _held_by_completions(chat_id)
+
+    async def _index(self, chat_id: str, owner: str, query: str) -> None:
+        """Remember the conversation and its owner; a store failure must not cost the user the answer."""
         if self._store is None:
             return
         try:
-            await self._store.record_turn(chat_id, backend=self.name, title=title_of(query), at=datetime.now(UTC))
+            await self._store.record_turn(
+                chat_id, owner=owner, backend=self.name, title=title_of(query), at=datetime.now(UTC)
+            )
         except StoreError as error:
             logger.warning("could not index chat %s: %s", chat_id, error.message)
 
-    async def history(self, chat_id: str, *, before: int | None = None) -> ChatHistory:
+    async def history(self, chat_id: str, *, owner: str, before: int | None = None) -> ChatHistory:
         """A page of the chat. Gloo hands over whole chats only, so the pages after the first are cut from
         the snapshot read for the first (kept SNAPSHOT_TTL s, the last SNAPSHOTS chats): walking a long
         chat back costs one read, not one per page."""
-        whole = self._snapshot(chat_id) if before is not None else None
+        await self._check_owner(chat_id, owner)
+        key = (owner, chat_id)
+        whole = self._snapshot(key) if before is not None else None
         if whole is None:
-            whole = await self._read_whole(chat_id)
-            self._snapshots[chat_id] = (anyio.current_time(), whole)
-            self._snapshots.move_to_end(chat_id)
+            whole = await self._read_whole(chat_id, owner)
+            self._snapshots[key] = (anyio.current_time(), whole)
+            self._snapshots.move_to_end(key)
             while len(self._snapshots) > SNAPSHOTS:
                 self._snapshots.popitem(last=False)
         return history_page(whole, page_of(whole, before))
 
-    def _snapshot(self, chat_id: str) -> ChatHistory | None:
-        taken = self._snapshots.get(chat_id)
+    def _snapshot(self, key: tuple[str, str]) -> ChatHistory | None:
+        taken = self._snapshots.get(key)
         if taken is None or anyio.current_time() - taken[0] > SNAPSHOT_TTL:
             return None
         return taken[1]
 
-    async def _read_whole(self, chat_id: str) -> ChatHistory:
+    async def _read_whole(self, chat_id: str, owner: str) -> ChatHistory:
         try:
             return await self._client.get_chat(chat_id)
         except ChatNotFoundError:
-            known = await self._store.chat(chat_id) if self._store is not None else None
+            known = await self._store.chat(chat_id, owner=owner) if self._store is not None else None
             if known is not None and known.backend == "completions":
-                raise ChatNotFoundError(
-                    f"Chat {chat_id!r} was held with Completions V2 and is kept by gloo-mcp, not Gloo; run "
-                    "gloo-mcp with GLOO_BACKEND=completions to read or continue it."
-                ) from None
+                raise _held_by_completions(chat_id) from None
             raise
 
 
@@ -165,6 +209,7 @@ class CompletionsBackend:
         self,
         query: str,
         *,
+        owner: str,
         chat_id: str | None,
         options: MessageOptions,
         routing: Routing,
@@ -177,7 +222,7 @@ class CompletionsBackend:
                 "Completions V2 grounds an answer in one publisher at a time; pass a single publisher name."
             )
         routing.fields(grounded=bool(publishers))  # reject bad combinations before touching the store
-        earlier, turns_before = await self._earlier_page(chat_id) if chat_id is not None else ([], 0)
+        earlier, turns_before = await self._earlier_page(chat_id, owner) if chat_id is not None else ([], 0)
         limit = settings.character_limit if options.character_limit is None else options.character_limit
         sources_limit = settings.sources_limit if options.sources_limit is None else options.sources_limit
         suggest = settings.enable_suggestions if options.enable_suggestions is None else options.enable_suggestions
@@ -215,7 +260,7 @@ class CompletionsBackend:
         )
         try:
             await self._store.record_turn(
-                chat_id, backend=self.name, title=title_of(query), at=now, messages=[question, answer]
+                chat_id, owner=owner, backend=self.name, title=title_of(query), at=now, messages=[question, answer]
             )
         except StoreError as error:  # Gloo answered: the answer must not be lost with the turn
             raise StoreError(
@@ -299,13 +344,13 @@ class CompletionsBackend:
         )
         return completion, left_out
 
-    async def _earlier_page(self, chat_id: str) -> tuple[list[ChatMessage], int]:
+    async def _earlier_page(self, chat_id: str, owner: str) -> tuple[list[ChatMessage], int]:
         """The newest earlier messages that could fit any context budget, and how many turns precede them.
 
         Read by position from the store, newest first, so a turn costs the same at 20 or 20,000 turns.
         """
-        await self._known(chat_id)
-        page = await self._store.newest_messages(chat_id, before=None, budget=_EARLIER_BYTES)
+        await self._known(chat_id, owner)
+        page = await self._store.newest_messages(chat_id, owner=owner, before=None, budget=_EARLIER_BYTES)
         return page.messages, (page.start + 1) // 2
 
     async def _model(self, routing: Routing) -> ModelInfo | None:
@@ -319,9 +364,9 @@ class CompletionsBackend:
             return None
         return next((m for m in catalogue if m.id == routing.model), None)
 
-    async def _known(self, chat_id: str) -> ChatSummary:
+    async def _known(self, chat_id: str, owner: str) -> ChatSummary:
         """The chat's index row, if gloo-mcp keeps it as a Completions V2 chat; else ChatNotFoundError."""
-        known = await self._store.chat(chat_id)
+        known = await self._store.chat(chat_id, owner=owner)
         if known is None or known.backend != "completions":
             where = (
                 "it lives in Gloo's Message API (run with GLOO_BACKEND=message to use it)"
@@ -334,9 +379,9 @@ class CompletionsBackend:
             )
         return known
 
-    async def history(self, chat_id: str, *, before: int | None = None) -> ChatHistory:
-        known = await self._known(chat_id)
-        page = await self._store.newest_messages(chat_id, before=before, budget=PAGE_BUDGET_BYTES)
+    async def history(self, chat_id: str, *, owner: str, before: int | None = None) -> ChatHistory:
+        known = await self._known(chat_id, owner)
+        page = await self._store.newest_messages(chat_id, owner=owner, before=before, budget=PAGE_BUDGET_BYTES)
         chat = ChatHistory(
             chat_id=chat_id, title=known.title, created_at=known.created_at, updated_at=known.updated_at, messages=[]
         )

@@ -11,7 +11,7 @@ import anyio
 from gloo_mcp.client import GlooClient
 from gloo_mcp.config import Settings, load_settings
 from gloo_mcp.errors import ConfigurationError, GlooError
-from gloo_mcp.store import describe_url, open_store
+from gloo_mcp.store import LOCAL_OWNER, describe_url, open_store
 
 __all__ = ["run_check"]
 
@@ -24,11 +24,11 @@ async def _store(settings: Settings) -> str:
     """Open (or create) the conversation store and count what it holds."""
     store = await open_store(settings.resolved_store_url)
     try:
-        chats, more = await store.list_chats(text=None, limit=1000, cursor=None)
+        chats, more = await store.list_chats(owner=LOCAL_OWNER, text=None, limit=1000, cursor=None)
     finally:
         await store.aclose()
     count = f"{len(chats)}{'+' if more else ''}"
-    return f"{describe_url(settings.resolved_store_url)} ({count} conversations; backend {settings.backend})"
+    return f"{describe_url(settings.resolved_store_url)} ({count} local conversations; backend {settings.backend})"
 
 
 async def _probe(settings: Settings) -> bool:

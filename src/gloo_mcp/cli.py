@@ -146,32 +146,46 @@ def _serve(args: argparse.Namespace) -> None:
         log.warning("configuration error, every call will report it: %s", startup_error)
     elif not settings.has_credentials:
         log.warning("no Gloo credentials configured; tool calls will say which variables to set")
-    server = build_server(settings, startup_error=startup_error)
     if args.transport == "stdio":
         from gloo_mcp.stdio import serve_stdio
 
-        serve_stdio(server)
+        serve_stdio(build_server(settings, startup_error=startup_error))
         return
 
+    from gloo_mcp.audit import AuditLog
+    from gloo_mcp.fair_use import FairUse
     from gloo_mcp.http_app import MCP_PATH, HttpOptions, build_http_app
+    from gloo_mcp.oauth import verifier_from_settings
     from gloo_mcp.serving import serve_in_foreground
 
+    try:
+        oauth = verifier_from_settings(settings)
+    except ConfigurationError as error:
+        _refuse(error.message)
     options = HttpOptions(
         host=args.host, port=args.port, allowed_hosts=args.allowed_host, allowed_origins=args.allowed_origin
     )
+    authenticated = settings.mcp_auth_token is not None or oauth is not None
     if not options.is_loopback_bind:
-        if settings.mcp_auth_token is None and not args.no_auth:
+        if not authenticated and not args.no_auth:
             _refuse(
                 f"--host {args.host} is reachable from other machines and no authentication is configured; set "
-                "GLOO_MCP_AUTH_TOKEN (16 or more characters), or pass --no-auth if something in front of gloo-mcp "
-                "authenticates callers."
+                "GLOO_MCP_OAUTH_ISSUER and GLOO_MCP_RESOURCE_URL (each user signs in) or GLOO_MCP_AUTH_TOKEN (one "
+                "shared token), or pass --no-auth if something in front of gloo-mcp authenticates callers."
             )
-        if settings.mcp_auth_token is None:
+        if not authenticated:
             log.warning(
                 "listening on %s without authentication (--no-auth): anyone who reaches it can use it", args.host
             )
         if not options.allowed_hosts:
             log.warning("only loopback Host headers are accepted; add --allowed-host for the name clients use")
+    server = build_server(
+        settings,
+        startup_error=startup_error,
+        oauth=oauth,
+        audit=AuditLog(),
+        fair_use=FairUse(per_minute=settings.calls_per_minute, in_flight=settings.calls_in_flight),
+    )
     print(f"gloo-mcp: Streamable HTTP on http://{args.host}:{args.port}{MCP_PATH}", file=sys.stderr, flush=True)
     app = build_http_app(server, settings, options, startup_error=startup_error)
     serve_in_foreground(app, host=options.host, port=options.port, log_level=settings.log_level)

@@ -57,10 +57,17 @@ _ENV_FIELDS: dict[str, str] = {
     "GLOO_STORE_URL": "store_url",
     "GLOO_MCP_RESOURCE_LINKS": "resource_links",
     "GLOO_CONTEXT_BUDGET": "context_budget",
+    "GLOO_MCP_OAUTH_ISSUER": "oauth_issuer",
+    "GLOO_MCP_RESOURCE_URL": "resource_url",
+    "GLOO_MCP_OAUTH_SCOPES": "oauth_scopes",
+    "GLOO_MCP_CALLS_PER_MINUTE": "calls_per_minute",
+    "GLOO_MCP_CALLS_IN_FLIGHT": "calls_in_flight",
 }
 _FIELD_ENV = {field: env for env, field in _ENV_FIELDS.items()}
 
-GUARD_VARIABLES = frozenset({"GLOO_MCP_AUTH_TOKEN"})
+GUARD_VARIABLES = frozenset(
+    {"GLOO_MCP_AUTH_TOKEN", "GLOO_MCP_OAUTH_ISSUER", "GLOO_MCP_RESOURCE_URL", "GLOO_MCP_OAUTH_SCOPES"}
+)
 """Variables that decide who may call the server: if one is set but unusable, serving is refused
 rather than carried on without it (a configuration error must never open a door)."""
 
@@ -91,6 +98,16 @@ class Settings(BaseModel):
     """Where conversations are kept (sqlite:///path or postgresql://…, whose password is a secret)."""
     context_budget: int | None = Field(default=None, ge=0, le=10_000_000)
     """Completions V2: tokens of earlier turns sent with each question (default: from the model's context window)."""
+    oauth_issuer: str | None = None
+    """HTTP: the OAuth authorization server whose JWT access tokens sign users in (per-user conversations)."""
+    resource_url: str | None = None
+    """HTTP with OAuth: this server's public MCP URL, the audience its tokens must be issued for (RFC 8707)."""
+    oauth_scopes: tuple[str, ...] = ()
+    """HTTP with OAuth: scopes every token must carry (403 insufficient_scope otherwise)."""
+    calls_per_minute: int = Field(default=60, ge=0, le=100_000)
+    """Calls to Gloo each principal may start per minute (0: no limit)."""
+    calls_in_flight: int = Field(default=4, ge=0, le=1_000)
+    """Calls to Gloo each principal may have under way at once (0: no limit)."""
     resource_links: bool = False
     """Whether tool results carry ``resource_link`` blocks (protocol 2025-06-18+ hosts only; opt-in)."""
 
@@ -209,6 +226,8 @@ def _field_value(field: str, value: str) -> object:
     """One variable's text as the value its field takes; ConfigurationError when it cannot be one."""
     if field == "publishers":
         return tuple(p.strip() for p in value.split(",") if p.strip())
+    if field == "oauth_scopes":
+        return tuple(scope for scope in value.replace(",", " ").split() if scope)
     if field == "log_level":
         return value.upper()
     if field == "base_url":

@@ -42,9 +42,10 @@ import anyio
 import httpx2
 import jwt
 from jwt.algorithms import has_crypto
-from mcp.server.auth.provider import AccessToken, principal_components
+from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 
+from gloo_mcp.config import Settings
 from gloo_mcp.errors import ConfigurationError
 
 __all__ = [
@@ -52,7 +53,7 @@ __all__ = [
     "DEFAULT_LEEWAY",
     "DEFAULT_REFETCH_INTERVAL",
     "JwtTokenVerifier",
-    "principal",
+    "verifier_from_settings",
 ]
 
 logger = logging.getLogger(__name__)
@@ -217,19 +218,6 @@ def _scopes(claims: Mapping[str, Any]) -> list[str] | None:
     return None
 
 
-def principal(token: AccessToken) -> str:
-    """The owner of what this caller may see: ``"{issuer}#{subject}"`` of a token this module accepted.
-
-    An issuer identifier has no fragment (RFC 8414 §2), so the first ``#`` separates the
-    two parts unambiguously. Raises ValueError for a token without issuer or subject
-    (one that :class:`JwtTokenVerifier` did not produce).
-    """
-    _client_id, issuer, subject = principal_components(token)
-    if not issuer or not subject:
-        raise ValueError("the access token carries no issuer and subject")
-    return f"{issuer}#{subject}"
-
-
 class JwtTokenVerifier:
     """Checks bearer tokens for the SDK: the ``TokenVerifier`` protocol of ``mcp.server.auth.provider``.
 
@@ -309,18 +297,20 @@ class JwtTokenVerifier:
     def required_scopes(self) -> tuple[str, ...]:
         return self._required_scopes
 
-    def auth_settings(self) -> AuthSettings:
+    def auth_settings(self, *, required_scopes: Iterable[str] | None = None) -> AuthSettings:
         """The SDK's ``AuthSettings`` for this verifier: pass both to ``MCPServer(auth=..., token_verifier=...)``.
 
-        The SDK then serves RFC 9728 metadata naming the issuer and these scopes, answers
-        401 with a ``resource_metadata`` pointer, and (``validate_token_resource``) checks
-        each accepted token's resource once more.
+        The SDK then serves RFC 9728 metadata naming the issuer and the scopes, answers
+        401 with a ``resource_metadata`` pointer, (``validate_token_resource``) checks each
+        accepted token's resource once more, and answers a valid token that lacks one of
+        ``required_scopes`` (default: the verifier's) with 403 ``insufficient_scope``.
         """
+        scopes = list(self._required_scopes if required_scopes is None else required_scopes)
         return AuthSettings.model_validate(
             {  # validated from strings: AuthSettings keeps a path-less URL without a trailing slash
                 "issuer_url": self._issuer,
                 "resource_server_url": self._resource,
-                "required_scopes": list(self._required_scopes) or None,
+                "required_scopes": scopes or None,
                 "validate_token_resource": True,
             }
         )
@@ -540,3 +530,27 @@ def _default_http_client() -> httpx2.AsyncClient:
         trust_env=True,
         headers={"User-Agent": _USER_AGENT},
     )
+
+
+def verifier_from_settings(settings: Settings) -> JwtTokenVerifier | None:
+    """The verifier an HTTP server signs users in with, or None without ``GLOO_MCP_OAUTH_ISSUER``.
+
+    Raises ConfigurationError (the server then refuses to start) for a half or doubly
+    configured sign-in: an issuer without this server's resource URL or the reverse, or
+    OAuth and the shared ``GLOO_MCP_AUTH_TOKEN`` at once. Scopes are checked by the SDK
+    from ``AuthSettings`` (so a token lacking one gets 403, not 401).
+    """
+    if settings.oauth_issuer is None and settings.resource_url is None:
+        return None
+    if settings.oauth_issuer is None or settings.resource_url is None:
+        missing = "GLOO_MCP_OAUTH_ISSUER" if settings.oauth_issuer is None else "GLOO_MCP_RESOURCE_URL"
+        raise ConfigurationError(
+            f"{missing} is not set; per-user sign-in needs both GLOO_MCP_OAUTH_ISSUER (the authorization server) and "
+            "GLOO_MCP_RESOURCE_URL (this server's public MCP URL, e.g. https://mcp.example.com/mcp)."
+        )
+    if settings.mcp_auth_token is not None:
+        raise ConfigurationError(
+            "GLOO_MCP_AUTH_TOKEN and GLOO_MCP_OAUTH_ISSUER are both set; choose one way to authenticate callers "
+            "(OAuth gives each user their own conversations)."
+        )
+    return JwtTokenVerifier(issuer=settings.oauth_issuer, resource=settings.resource_url)

@@ -42,10 +42,12 @@ from gloo_mcp.arguments import (
     checked_chat_id,
     could_be_chat_id,
 )
+from gloo_mcp.audit import AuditLog, note_failure
 from gloo_mcp.config import CHARACTER_LIMIT_RANGE, SOURCES_LIMIT_RANGE, Settings
 from gloo_mcp.errors import ChatNotFoundError, GlooError, InvalidRequestError
 from gloo_mcp.history_pages import decode_history_cursor
 from gloo_mcp.models import ChatHistory, ChatList, ChatReply, MessageOptions, ModelList
+from gloo_mcp.principals import current_caller
 from gloo_mcp.progress import CallProgress, reporting_progress
 from gloo_mcp.render import (
     CHAT_URI_TEMPLATE,
@@ -62,6 +64,8 @@ if TYPE_CHECKING:  # the HTTP stack loads on the first call, not at start-up (ho
     import httpx2
 
     from gloo_mcp.backends import ChatBackend
+    from gloo_mcp.fair_use import FairUse
+    from gloo_mcp.oauth import JwtTokenVerifier
     from gloo_mcp.retry import RetryPolicy
 
 __all__ = ["DEFAULT_HEARTBEAT_INTERVAL", "INSTRUCTIONS", "build_server"]
@@ -188,6 +192,7 @@ CHATS_URI = "gloo://chats"
 
 def _error_result(error: GlooError) -> CallToolResult:
     logger.info("tool call failed: %s: %s", type(error).__name__, error.message)
+    note_failure(type(error).__name__)
     return _sentence_result(error.message)
 
 
@@ -210,20 +215,43 @@ def _success(text: str, model: BaseModel, *, link_to: str | None = None) -> Call
 
 
 class GlooMCPServer(MCPServer[AppState]):
-    """MCPServer whose tool-call failures are always one sentence.
+    """MCPServer whose tool-call failures are always one sentence, and whose calls can be audited.
 
     The SDK reports invalid arguments as a multi-line pydantic dump and hides every other
     unexpected exception behind "Error executing tool X"; here both become a sentence the
     model can act on (what was wrong and what to do), through the public ``call_tool``.
     """
 
+    audit: AuditLog | None = None
+    """Set on HTTP: one line per tool call (audit.py)."""
+    per_user: bool = False
+
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        if self.audit is None:
+            return await self._call_tool(name, arguments, context)
+        started = self.audit.start()
+        result = await self._call_tool(name, arguments, context)
+        try:
+            who = current_caller(per_user=self.per_user)
+        except GlooError:
+            who = "unknown"
+        structured = result.structured_content if isinstance(result, CallToolResult) else None
+        is_error = isinstance(result, CallToolResult) and bool(result.is_error)
+        self.audit.record(
+            started=started, principal=who, tool=name, arguments=arguments, structured=structured, is_error=is_error
+        )
+        return result
+
+    async def _call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None
     ) -> CallToolResult | InputRequiredResult:
         try:
             return await super().call_tool(name, arguments, context)
         except UnexpectedToolError as error:
             logger.error("tool %s failed unexpectedly", name, exc_info=error.__cause__)
+            note_failure("unexpected")
             return _sentence_result(
                 f"gloo-mcp failed unexpectedly while running {name} ({type(error.__cause__).__name__}); try again, "
                 "and report it with the server's log if it persists."
@@ -231,6 +259,7 @@ class GlooMCPServer(MCPServer[AppState]):
         except ToolError as error:
             if not isinstance(error.__cause__, ValidationError):
                 raise
+            note_failure("invalid_arguments")
             return _sentence_result(argument_error(name, error.__cause__, await self._input_schema(name)))
 
     async def _input_schema(self, name: str) -> dict[str, Any] | None:
@@ -268,17 +297,31 @@ def build_server(
     retry: RetryPolicy | None = None,
     startup_error: GlooError | None = None,
     heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
+    oauth: JwtTokenVerifier | None = None,
+    audit: AuditLog | None = None,
+    fair_use: FairUse | None = None,
 ) -> MCPServer[AppState]:
     """The gloo-mcp server.
 
     ``transport`` and ``retry`` let tests route HTTP into an in-process simulator and
     skip real waiting; ``startup_error`` is reported by every call when settings failed.
+    ``oauth``: sign each HTTP caller in with its bearer token (a per-user server: each
+    principal sees only its own conversations); ``audit``: a line per tool call; ``fair_use``:
+    per-principal limits on calls to Gloo (HTTP servers share one Gloo account).
     """
-    state = AppState(settings, transport=transport, retry=retry, startup_error=startup_error)
+    per_user = oauth is not None
+    state = AppState(
+        settings,
+        transport=transport,
+        retry=retry,
+        startup_error=startup_error,
+        per_user=per_user,
+        fair_use=fair_use,
+    )
 
     async def answer(
         ctx: Context,
-        call: Callable[[ChatBackend, CallProgress], Awaitable[_Result]],
+        call: Callable[[ChatBackend, str, CallProgress], Awaitable[_Result]],
         render: Callable[[_Result], str],
     ) -> CallToolResult:
         """Run one Gloo call for a tool: structured result and Markdown, or an ``isError`` sentence.
@@ -287,14 +330,16 @@ def build_server(
         """
         async with reporting_progress(ctx, heartbeat_interval) as progress:
             try:
-                result = await call(await state.backend(), progress)
+                caller = state.caller()
+                async with state.admitted(caller):
+                    result = await call(await state.backend(), caller, progress)
             except GlooError as error:
                 return _error_result(error)
         return _success(render(result), result, link_to=result.chat_id if settings.resource_links else None)
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
-        async with state.serving(WARM_UP_DELAY):
+        async with state.serving(WARM_UP_DELAY, closing=oauth):
             yield state
 
     server = GlooMCPServer(
@@ -305,13 +350,18 @@ def build_server(
         website_url="https://docs.gloo.com",
         lifespan=lifespan,
         log_level=settings.log_level,
+        auth=oauth.auth_settings(required_scopes=settings.oauth_scopes) if oauth is not None else None,
+        token_verifier=oauth,
     )
+    server.audit, server.per_user = audit, per_user
 
     async def ask(
         ctx: Context, query: str, chat_id: str | None, options: MessageOptions, routing: Routing
     ) -> CallToolResult:
-        async def call(backend: ChatBackend, progress: CallProgress) -> ChatReply:
-            return await backend.send(query, chat_id=chat_id, options=options, routing=routing, on_text=progress.text)
+        async def call(backend: ChatBackend, caller: str, progress: CallProgress) -> ChatReply:
+            return await backend.send(
+                query, owner=caller, chat_id=chat_id, options=options, routing=routing, on_text=progress.text
+            )
 
         return await answer(ctx, call, reply_markdown)
 
@@ -383,7 +433,9 @@ def build_server(
             before = decode_history_cursor(cursor)
         except GlooError as error:
             return _error_result(error)
-        return await answer(ctx, lambda backend, _: backend.history(chat_id, before=before), history_markdown)
+        return await answer(
+            ctx, lambda backend, caller, _: backend.history(chat_id, owner=caller, before=before), history_markdown
+        )
 
     @server.tool(title="List Gloo conversations", annotations=_LOCAL_READ)
     @_clean_doc
@@ -400,8 +452,11 @@ def build_server(
         the next page.
         """
         try:
+            caller = state.caller()
             store = await state.store()
-            chats, next_cursor = await store.list_chats(text=query, limit=limit or DEFAULT_PAGE_SIZE, cursor=cursor)
+            chats, next_cursor = await store.list_chats(
+                owner=caller, text=query, limit=limit or DEFAULT_PAGE_SIZE, cursor=cursor
+            )
         except GlooError as error:
             return _error_result(error)
         page = ChatList(chats=chats, next_cursor=next_cursor)
@@ -416,6 +471,7 @@ def build_server(
         continue_chat when the server runs Completions V2.
         """
         try:
+            state.caller()  # a per-user server answers only callers it can name
             models = await state.models()
         except GlooError as error:
             return _error_result(error)
@@ -426,7 +482,7 @@ def build_server(
 
     async def read_chat(chat_id: str) -> ChatHistory:
         try:
-            return await (await state.backend()).history(checked_chat_id(chat_id))
+            return await (await state.backend()).history(checked_chat_id(chat_id), owner=state.caller())
         except GlooError as error:
             raise ResourceError(error.message) from None
 
@@ -459,7 +515,8 @@ def build_server(
     )
     async def chats_index() -> str:
         try:
-            chats, next_cursor = await (await state.store()).list_chats(text=None, limit=50, cursor=None)
+            caller = state.caller()
+            chats, next_cursor = await (await state.store()).list_chats(owner=caller, text=None, limit=50, cursor=None)
         except GlooError as error:
             raise ResourceError(error.message) from None
         return ChatList(chats=chats, next_cursor=next_cursor).model_dump_json(indent=2)
@@ -478,7 +535,8 @@ def build_server(
         if typed and not could_be_chat_id(typed):
             return Completion(values=[], total=0, has_more=False)
         try:
-            chats, _ = await (await state.store()).list_chats(text=None, limit=200, cursor=None)
+            caller = state.caller()
+            chats, _ = await (await state.store()).list_chats(owner=caller, text=None, limit=200, cursor=None)
         except GlooError as error:  # completions have no error result: a JSON-RPC error carries the sentence
             raise MCPError(INTERNAL_ERROR, error.message) from None
         typed = typed.lower()
@@ -522,7 +580,7 @@ def build_server(
     ) -> str:
         """Summarize an earlier Gloo conversation, with its transcript attached."""
         try:
-            history = await (await state.backend()).history(checked_chat_id(chat_id))
+            history = await (await state.backend()).history(checked_chat_id(chat_id), owner=state.caller())
         except GlooError as error:  # a prompt's other exceptions reach the host as "Error rendering prompt"
             code = INVALID_PARAMS if isinstance(error, ChatNotFoundError | InvalidRequestError) else INTERNAL_ERROR
             raise MCPError(code, error.message) from None

@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Protocol, Self
 
 import anyio
 
 from gloo_mcp.config import Settings
 from gloo_mcp.errors import GlooError, StoreError
+from gloo_mcp.fair_use import FairUse
+from gloo_mcp.principals import current_caller
 
 if TYPE_CHECKING:
     import httpx2
@@ -35,6 +37,10 @@ MODELS_TTL = 300.0
 """Seconds the model catalogue is reused before it is fetched again."""
 
 
+class _Closable(Protocol):
+    async def aclose(self) -> None: ...
+
+
 class AppState:
     """One per server, shared by its connections (an in-process server has a lifespan per client).
 
@@ -48,8 +54,12 @@ class AppState:
         transport: httpx2.AsyncBaseTransport | None = None,
         retry: RetryPolicy | None = None,
         startup_error: GlooError | None = None,
+        per_user: bool = False,
+        fair_use: FairUse | None = None,
     ) -> None:
         self.settings = settings
+        self.per_user = per_user
+        self.fair_use = fair_use
         self._transport = transport
         self._retry = retry
         self.startup_error = startup_error
@@ -61,8 +71,9 @@ class AppState:
         self._connections = 0
 
     @asynccontextmanager
-    async def serving(self, warm_up_delay: float) -> AsyncIterator[Self]:
-        """The server's lifespan: warm up in the background; close everything after the last connection."""
+    async def serving(self, warm_up_delay: float, *, closing: _Closable | None = None) -> AsyncIterator[Self]:
+        """The server's lifespan: warm up in the background; close everything (and ``closing``) after the last
+        connection."""
         self._connections += 1
         try:
             async with anyio.create_task_group() as background:
@@ -73,6 +84,22 @@ class AppState:
             self._connections -= 1
             if self._connections == 0:
                 await self.aclose()
+                if closing is not None:
+                    await closing.aclose()
+
+    def caller(self) -> str:
+        """Who is calling (principals.py), after the configuration check every entry point makes."""
+        self.require_configured()
+        return current_caller(per_user=self.per_user)
+
+    @asynccontextmanager
+    async def admitted(self, caller: str) -> AsyncIterator[None]:
+        """Hold one of ``caller``'s places under the fair-use limits (HTTP servers), or just run (stdio)."""
+        if self.fair_use is None:
+            yield
+            return
+        async with self.fair_use.admit(caller):
+            yield
 
     def require_configured(self) -> None:
         """Raise the configuration error that every call must report, local-store reads included.
@@ -117,7 +144,7 @@ class AppState:
             except StoreError as error:
                 logger.warning("conversations will not be indexed for list_chats: %s", error.message)
                 store = None
-            self._backend = MessageBackend(client, store)
+            self._backend = MessageBackend(client, store, per_user=self.per_user)
         return self._backend
 
     async def models(self) -> list[ModelInfo]:

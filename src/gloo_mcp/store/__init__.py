@@ -17,15 +17,17 @@ from datetime import datetime
 from typing import Protocol
 from urllib.parse import unquote
 
-from gloo_mcp.errors import InvalidRequestError, StoreError
+from gloo_mcp.errors import ChatNotFoundError, InvalidRequestError, StoreError
 from gloo_mcp.models import ChatMessage, ChatSummary
 
 __all__ = [
+    "LOCAL_OWNER",
     "ConversationStore",
     "MessagePage",
     "decode_cursor",
     "describe_url",
     "encode_cursor",
+    "not_yours",
     "open_store",
     "store_failure",
     "take_newest",
@@ -33,20 +35,38 @@ __all__ = [
 ]
 
 
+LOCAL_OWNER = "local"
+"""The one principal of a server without per-user sign-in (stdio, or HTTP with a shared token); rows recorded
+before conversations had owners belong to it."""
+
+
 class ConversationStore(Protocol):
+    """Every conversation belongs to an owner, and every method takes one: a chat of another owner reads
+    exactly like a chat that does not exist, so no caller of the store can forget whose data it asks for."""
+
     async def record_turn(
-        self, chat_id: str, *, backend: str, title: str, at: datetime, messages: Sequence[ChatMessage] = ()
+        self,
+        chat_id: str,
+        *,
+        owner: str,
+        backend: str,
+        title: str,
+        at: datetime,
+        messages: Sequence[ChatMessage] = (),
     ) -> None:
-        """Create the chat if new (else mark it updated at ``at``) and append ``messages``, atomically."""
+        """Create the chat for ``owner`` if new (else mark it updated at ``at``) and append ``messages``, atomically.
+
+        Raises ChatNotFoundError if the chat exists and belongs to someone else.
+        """
         ...
 
-    async def chat(self, chat_id: str) -> ChatSummary | None: ...
+    async def chat(self, chat_id: str, *, owner: str) -> ChatSummary | None: ...
 
-    async def messages(self, chat_id: str) -> list[ChatMessage]:
+    async def messages(self, chat_id: str, *, owner: str) -> list[ChatMessage]:
         """The chat's messages in the order they were recorded."""
         ...
 
-    async def newest_messages(self, chat_id: str, *, before: int | None, budget: int) -> MessagePage:
+    async def newest_messages(self, chat_id: str, *, owner: str, before: int | None, budget: int) -> MessagePage:
         """The newest messages recorded before position ``before`` (all, if None) whose JSON fits ``budget`` bytes.
 
         Read newest first and returned oldest first; at least one message when any is left,
@@ -56,9 +76,9 @@ class ConversationStore(Protocol):
         ...
 
     async def list_chats(
-        self, *, text: str | None, limit: int, cursor: str | None
+        self, *, owner: str, text: str | None, limit: int, cursor: str | None
     ) -> tuple[list[ChatSummary], str | None]:
-        """Most recently updated first; ``text`` matches the title (case-insensitive) or the exact id."""
+        """``owner``'s chats, most recently updated first; ``text`` matches the title (any case) or the exact id."""
         ...
 
     async def aclose(self) -> None: ...
@@ -86,6 +106,14 @@ def take_newest(bodies: Iterable[tuple[int, str]], budget: int, *, used: int = 0
         taken.append((position, body))
         used += len(body)
     return taken[::-1], False
+
+
+def not_yours(chat_id: str) -> ChatNotFoundError:
+    """What adding to another owner's chat raises: the same as for a chat that does not exist."""
+    return ChatNotFoundError(
+        f"There is no conversation with id {chat_id!r} for you; check the id (list_chats shows yours), or call "
+        "send_message to start a new one."
+    )
 
 
 def encode_cursor(summary: ChatSummary) -> str:

@@ -17,7 +17,15 @@ import anyio
 
 from gloo_mcp.errors import StoreError
 from gloo_mcp.models import ChatMessage, ChatSummary
-from gloo_mcp.store import MessagePage, decode_cursor, describe_url, encode_cursor, store_failure, take_newest
+from gloo_mcp.store import (
+    MessagePage,
+    decode_cursor,
+    describe_url,
+    encode_cursor,
+    not_yours,
+    store_failure,
+    take_newest,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -49,7 +57,14 @@ _TITLE_INDEX = [
 ]
 """Title search: a trigram index that ILIKE '%text%' uses (3+ characters) instead of scanning."""
 
-_MIGRATIONS: list[tuple[list[str], bool]] = [(_BASE_SCHEMA, True), (_TITLE_INDEX, False)]
+_OWNERS = [
+    "ALTER TABLE gloo_mcp_chats ADD COLUMN IF NOT EXISTS owner TEXT NOT NULL DEFAULT 'local'",
+    "DROP INDEX IF EXISTS gloo_mcp_chats_by_update",
+    "CREATE INDEX IF NOT EXISTS gloo_mcp_chats_by_owner ON gloo_mcp_chats (owner, updated_at DESC, chat_id DESC)",
+]
+"""Every chat belongs to a principal; rows from before belong to the local one."""
+
+_MIGRATIONS: list[tuple[list[str], bool]] = [(_BASE_SCHEMA, True), (_TITLE_INDEX, False), (_OWNERS, True)]
 """(statements, required) per schema version. An optional step that the database refuses (pg_trgm
 not installed, or not permitted) is skipped with a warning: searches then scan titles."""
 
@@ -89,6 +104,9 @@ _PAGE_BATCH = 64
 
 def _size(taken: list[tuple[int, str]]) -> int:
     return sum(len(body) for _, body in taken)
+
+
+_SUMMARY_COLUMNS = "chat_id, title, backend, created_at, updated_at"
 
 
 def _summary(row: tuple[Any, ...]) -> ChatSummary:
@@ -156,19 +174,31 @@ class PostgresStore:
         raise AssertionError("unreachable")
 
     async def record_turn(
-        self, chat_id: str, *, backend: str, title: str, at: datetime, messages: Sequence[ChatMessage] = ()
+        self,
+        chat_id: str,
+        *,
+        owner: str,
+        backend: str,
+        title: str,
+        at: datetime,
+        messages: Sequence[ChatMessage] = (),
     ) -> None:
         bodies = [message.model_dump_json() for message in messages]
 
         async def write(db: psycopg.AsyncConnection[Any]) -> None:
             async with db.transaction():
                 await db.execute(
-                    "INSERT INTO gloo_mcp_chats (chat_id, title, backend, created_at, updated_at) "
-                    "VALUES (%s, %s, %s, %s, %s) "
+                    "INSERT INTO gloo_mcp_chats (chat_id, owner, title, backend, created_at, updated_at) "
+                    "VALUES (%s, %s, %s, %s, %s, %s) "
                     "ON CONFLICT (chat_id) DO UPDATE SET updated_at = GREATEST(gloo_mcp_chats.updated_at, "
-                    "excluded.updated_at)",
-                    (chat_id, title, backend, at, at),
+                    "excluded.updated_at) WHERE gloo_mcp_chats.owner = excluded.owner",
+                    (chat_id, owner, title, backend, at, at),
                 )
+                holder = await (
+                    await db.execute("SELECT owner FROM gloo_mcp_chats WHERE chat_id = %s FOR UPDATE", (chat_id,))
+                ).fetchone()
+                if holder is None or holder[0] != owner:
+                    raise not_yours(chat_id)
                 cursor = await db.execute(
                     "SELECT COALESCE(MAX(position), -1) FROM gloo_mcp_messages WHERE chat_id = %s", (chat_id,)
                 )
@@ -182,11 +212,10 @@ class PostgresStore:
 
         await self._run(write)
 
-    async def chat(self, chat_id: str) -> ChatSummary | None:
+    async def chat(self, chat_id: str, *, owner: str) -> ChatSummary | None:
         async def read(db: psycopg.AsyncConnection[Any]) -> ChatSummary | None:
             cursor = await db.execute(
-                "SELECT chat_id, title, backend, created_at, updated_at FROM gloo_mcp_chats WHERE chat_id = %s",
-                (chat_id,),
+                f"SELECT {_SUMMARY_COLUMNS} FROM gloo_mcp_chats WHERE chat_id = %s AND owner = %s", (chat_id, owner)
             )
             row = await cursor.fetchone()
             return None if row is None else _summary(row)
@@ -194,18 +223,25 @@ class PostgresStore:
         result: ChatSummary | None = await self._run(read)
         return result
 
-    async def messages(self, chat_id: str) -> list[ChatMessage]:
+    async def messages(self, chat_id: str, *, owner: str) -> list[ChatMessage]:
         async def read(db: psycopg.AsyncConnection[Any]) -> list[ChatMessage]:
             cursor = await db.execute(
-                "SELECT body FROM gloo_mcp_messages WHERE chat_id = %s ORDER BY position", (chat_id,)
+                "SELECT m.body FROM gloo_mcp_messages m JOIN gloo_mcp_chats c USING (chat_id) "
+                "WHERE m.chat_id = %s AND c.owner = %s ORDER BY m.position",
+                (chat_id, owner),
             )
             return [ChatMessage.model_validate(row[0]) for row in await cursor.fetchall()]
 
         result: list[ChatMessage] = await self._run(read)
         return result
 
-    async def newest_messages(self, chat_id: str, *, before: int | None, budget: int) -> MessagePage:
+    async def newest_messages(self, chat_id: str, *, owner: str, before: int | None, budget: int) -> MessagePage:
         async def read(db: psycopg.AsyncConnection[Any]) -> tuple[list[tuple[int, str]], int]:
+            mine = await (
+                await db.execute("SELECT 1 FROM gloo_mcp_chats WHERE chat_id = %s AND owner = %s", (chat_id, owner))
+            ).fetchone()
+            if mine is None:
+                return [], 0
             row = await (
                 await db.execute("SELECT MAX(position) FROM gloo_mcp_messages WHERE chat_id = %s", (chat_id,))
             ).fetchone()
@@ -234,10 +270,10 @@ class PostgresStore:
         return MessagePage(messages, taken[0][0] if taken else 0, total)
 
     async def list_chats(
-        self, *, text: str | None, limit: int, cursor: str | None
+        self, *, owner: str, text: str | None, limit: int, cursor: str | None
     ) -> tuple[list[ChatSummary], str | None]:
-        clauses: list[str] = []
-        params: list[Any] = []
+        clauses: list[str] = ["owner = %s"]
+        params: list[Any] = [owner]
         if text:
             escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             clauses.append("(title ILIKE %s OR chat_id = %s)")
@@ -246,9 +282,8 @@ class PostgresStore:
             updated_at, last_id = decode_cursor(cursor)
             clauses.append("(updated_at, chat_id) < (%s::timestamptz, %s)")
             params += [updated_at, last_id]
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         query = (
-            f"SELECT chat_id, title, backend, created_at, updated_at FROM gloo_mcp_chats {where} "
+            f"SELECT {_SUMMARY_COLUMNS} FROM gloo_mcp_chats WHERE {' AND '.join(clauses)} "
             "ORDER BY updated_at DESC, chat_id DESC LIMIT %s"
         )
 

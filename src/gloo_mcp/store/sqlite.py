@@ -19,7 +19,7 @@ import anyio
 
 from gloo_mcp.errors import StoreError
 from gloo_mcp.models import ChatMessage, ChatSummary
-from gloo_mcp.store import MessagePage, decode_cursor, encode_cursor, take_newest
+from gloo_mcp.store import MessagePage, decode_cursor, encode_cursor, not_yours, take_newest
 
 __all__ = ["SQLiteStore"]
 
@@ -57,7 +57,15 @@ END;
 INSERT INTO chats_title (chats_title) VALUES ('rebuild');
 """
 
-_MIGRATIONS = (_BASE_SCHEMA, _TITLE_INDEX)
+# Owners: every chat belongs to a principal; rows from before belong to the local one. Lists seek in
+# (owner, updated_at, chat_id), which replaces the owner-less index.
+_OWNERS = """
+ALTER TABLE chats ADD COLUMN owner TEXT NOT NULL DEFAULT 'local';
+DROP INDEX IF EXISTS chats_by_update;
+CREATE INDEX chats_by_owner ON chats (owner, updated_at DESC, chat_id DESC);
+"""
+
+_MIGRATIONS = (_BASE_SCHEMA, _TITLE_INDEX, _OWNERS)
 """Schema version N is reached by running the first N scripts; ``PRAGMA user_version`` records N.
 
 Version 1 is the schema stores were created with before versions were recorded (user_version 0),
@@ -182,7 +190,14 @@ class SQLiteStore:
             raise StoreError(f"The conversation store sqlite:///{self._path} failed ({exc}); try again.") from None
 
     async def record_turn(
-        self, chat_id: str, *, backend: str, title: str, at: datetime, messages: Sequence[ChatMessage] = ()
+        self,
+        chat_id: str,
+        *,
+        owner: str,
+        backend: str,
+        title: str,
+        at: datetime,
+        messages: Sequence[ChatMessage] = (),
     ) -> None:
         stamp = at.isoformat()
         bodies = [message.model_dump_json() for message in messages]
@@ -191,10 +206,14 @@ class SQLiteStore:
             db.execute("BEGIN IMMEDIATE")
             try:
                 db.execute(
-                    "INSERT INTO chats (chat_id, title, backend, created_at, updated_at) VALUES (?, ?, ?, ?, ?) "
-                    "ON CONFLICT (chat_id) DO UPDATE SET updated_at = excluded.updated_at",
-                    (chat_id, title, backend, stamp, stamp),
+                    "INSERT INTO chats (chat_id, owner, title, backend, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (chat_id) DO UPDATE SET updated_at = excluded.updated_at WHERE owner = excluded.owner",
+                    (chat_id, owner, title, backend, stamp, stamp),
                 )
+                (holder,) = db.execute("SELECT owner FROM chats WHERE chat_id = ?", (chat_id,)).fetchone()
+                if holder != owner:
+                    raise not_yours(chat_id)
                 (last,) = db.execute(
                     "SELECT COALESCE(MAX(position), -1) FROM messages WHERE chat_id = ?", (chat_id,)
                 ).fetchone()
@@ -210,24 +229,30 @@ class SQLiteStore:
 
         await self._run(write)
 
-    async def chat(self, chat_id: str) -> ChatSummary | None:
+    async def chat(self, chat_id: str, *, owner: str) -> ChatSummary | None:
         def read(db: sqlite3.Connection) -> ChatSummary | None:
-            row = db.execute("SELECT * FROM chats WHERE chat_id = ?", (chat_id,)).fetchone()
+            row = db.execute("SELECT * FROM chats WHERE chat_id = ? AND owner = ?", (chat_id, owner)).fetchone()
             return None if row is None else _summary(row)
 
         result: ChatSummary | None = await self._run(read)
         return result
 
-    async def messages(self, chat_id: str) -> list[ChatMessage]:
+    async def messages(self, chat_id: str, *, owner: str) -> list[ChatMessage]:
         def read(db: sqlite3.Connection) -> list[str]:
-            rows = db.execute("SELECT body FROM messages WHERE chat_id = ? ORDER BY position", (chat_id,))
+            rows = db.execute(
+                "SELECT body FROM messages WHERE chat_id = ? "
+                "AND chat_id IN (SELECT chat_id FROM chats WHERE owner = ?) ORDER BY position",
+                (chat_id, owner),
+            )
             return [row["body"] for row in rows]
 
         bodies: list[str] = await self._run(read)
         return [ChatMessage.model_validate_json(body) for body in bodies]
 
-    async def newest_messages(self, chat_id: str, *, before: int | None, budget: int) -> MessagePage:
+    async def newest_messages(self, chat_id: str, *, owner: str, before: int | None, budget: int) -> MessagePage:
         def read(db: sqlite3.Connection) -> tuple[list[tuple[int, str]], int]:
+            if db.execute("SELECT 1 FROM chats WHERE chat_id = ? AND owner = ?", (chat_id, owner)).fetchone() is None:
+                return [], 0
             (last,) = db.execute("SELECT MAX(position) FROM messages WHERE chat_id = ?", (chat_id,)).fetchone()
             total = -1 if last is None else last
             rows = db.execute(
@@ -242,10 +267,10 @@ class SQLiteStore:
         return MessagePage(messages, taken[0][0] if taken else 0, total)
 
     async def list_chats(
-        self, *, text: str | None, limit: int, cursor: str | None
+        self, *, owner: str, text: str | None, limit: int, cursor: str | None
     ) -> tuple[list[ChatSummary], str | None]:
-        clauses: list[str] = []
-        params: list[object] = []
+        clauses: list[str] = ["owner = ?"]
+        params: list[object] = [owner]
         if text and len(text) >= _TRIGRAM:
             clauses.append("(rowid IN (SELECT rowid FROM chats_title WHERE chats_title MATCH ?) OR chat_id = ?)")
             params += [_fts_phrase(text), text]
@@ -256,8 +281,7 @@ class SQLiteStore:
             updated_at, chat_id = decode_cursor(cursor)
             clauses.append("(updated_at, chat_id) < (?, ?)")  # a row value: seeks in chats_by_update
             params += [updated_at, chat_id]
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        query = f"SELECT * FROM chats {where} ORDER BY updated_at DESC, chat_id DESC LIMIT ?"
+        query = f"SELECT * FROM chats WHERE {' AND '.join(clauses)} ORDER BY updated_at DESC, chat_id DESC LIMIT ?"
 
         def read(db: sqlite3.Connection) -> list[ChatSummary]:
             return [_summary(row) for row in db.execute(query, (*params, limit + 1))]
