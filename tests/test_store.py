@@ -15,7 +15,7 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
-from gloo_mcp.errors import StoreError
+from gloo_mcp.errors import ChatNotFoundError, StoreError
 from gloo_mcp.models import ChatMessage
 from gloo_mcp.simulator import SimulatorState, running_simulator
 from gloo_mcp.store import LOCAL_OWNER, ConversationStore, describe_url, open_store
@@ -299,7 +299,12 @@ async def test_a_store_written_by_the_previous_schema_is_upgraded_in_place_witho
     assert after[0].chat_id == "c-new" and len(after) == len(hope) + 1
     assert [m.content for m in first_messages] == ["question 0"]
     reopened = await open_store(url)  # a second open finds nothing left to migrate
-    await reopened.aclose()
+    try:
+        others, _ = await reopened.list_chats(owner="https://idp.example#someone", text=None, limit=100, cursor=None)
+        foreign = await reopened.chat("c0", owner="https://idp.example#someone")
+    finally:
+        await reopened.aclose()
+    assert others == [] and foreign is None  # rows from before owners belong to the local principal alone
 
 
 @pytest.mark.parametrize("text", ["Old question 1", "ld q", "hope", "o"])
@@ -340,3 +345,19 @@ async def test_a_message_larger_than_the_budget_still_makes_a_page_of_its_own(st
     )
     page = await store.newest_messages("gm-big", owner=LOCAL_OWNER, before=None, budget=1_000)
     assert [m.content for m in page.messages] == [big.content] and page.start == 2
+
+
+async def test_a_chat_belongs_to_its_owner_alone(store: ConversationStore) -> None:
+    alice, bob = "https://idp.example#alice", "https://idp.example#bob"
+    await store.record_turn("gm-a", owner=alice, backend="completions", title="Alice's", at=T0, messages=turn(1))
+    with pytest.raises(ChatNotFoundError):
+        await store.record_turn("gm-a", owner=bob, backend="completions", title="Bob's", at=T0, messages=turn(2))
+    bobs_view = (
+        await store.chat("gm-a", owner=bob),
+        await store.messages("gm-a", owner=bob),
+        (await store.newest_messages("gm-a", owner=bob, before=None, budget=10_000)).messages,
+        (await store.list_chats(owner=bob, text=None, limit=10, cursor=None))[0],
+        (await store.list_chats(owner=bob, text="Alice", limit=10, cursor=None))[0],
+    )
+    assert bobs_view == (None, [], [], [], [])
+    assert [m.content for m in await store.messages("gm-a", owner=alice)] == ["question 1", "answer 1"]

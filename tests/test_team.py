@@ -19,6 +19,7 @@ from mcp import Client, MCPError
 from mcp_types import PromptReference, ResourceTemplateReference
 
 from gloo_mcp.audit import AuditLog
+from gloo_mcp.errors import RateLimitedError
 from gloo_mcp.fair_use import FairUse
 from gloo_mcp.http_app import HttpOptions, build_http_app
 from gloo_mcp.oauth import JwtTokenVerifier
@@ -260,3 +261,36 @@ async def test_every_tool_call_leaves_one_audit_line_without_content_or_secrets(
     assert all(isinstance(e["duration_ms"], float) for e in entries)
     everything = "\n".join(lines)
     assert "marriage" not in everything and token not in everything and token.split(".")[2] not in everything
+
+
+async def test_without_its_store_a_per_user_server_refuses_to_read_or_continue_a_message_api_chat(
+    sim: SimulatorState, authorization_server: AuthorizationServer, tmp_path: Any
+) -> None:
+    from pydantic import SecretStr
+
+    (tmp_path / "blocker").write_text("a file where the store's directory should be")
+    unusable = SecretStr(f"sqlite:///{tmp_path / 'blocker' / 'chats.db'}")
+    token = await authorization_server.token("alice", scopes=[SCOPE])
+    with team_server(sim, authorization_server.issuer, store_url=unusable) as base:
+        async with http_client(f"{base}/mcp", token) as alice:
+            sent = await alice.call_tool("send_message", {"query": "Still answered?"})
+            chat_id = sent.structured_content["chat_id"]  # type: ignore[index]
+            read = await alice.call_tool("get_chat_history", {"chat_id": chat_id})
+            continued = await alice.call_tool("continue_chat", {"chat_id": chat_id, "query": "And?"})
+    assert not sent.is_error  # a new conversation needs no ownership check
+    for refused in (read, continued):
+        assert refused.is_error and "cannot tell which conversations are yours" in _text(refused)
+    assert sim.requests["chat"] == 0 and sim.requests["message"] == 1
+
+
+async def test_calls_beyond_a_users_in_flight_limit_are_refused_until_one_finishes() -> None:
+    limits = FairUse(per_minute=0, in_flight=1)
+    async with limits.admit("alice"):
+        with pytest.raises(RateLimitedError) as refused:
+            async with limits.admit("alice"):
+                pass
+        async with limits.admit("bob"):
+            pass
+    async with limits.admit("alice"):
+        pass
+    assert "1 calls to Gloo under way" in refused.value.message and "wait for one to finish" in refused.value.message
