@@ -215,3 +215,29 @@ async def test_a_cursor_that_list_chats_did_not_return_is_one_sentence(sim: Simu
         listed = await client.call_tool("list_chats", {"cursor": "not-a-cursor"})
     assert listed.is_error
     assert listed.content[0].text.startswith("cursor is not one that list_chats returned")  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"GLOO_MCP_OAUTH_ISSUER": "https://idp.example"}, "GLOO_MCP_RESOURCE_URL"),
+        ({"GLOO_MCP_RESOURCE_URL": "https://mcp.example/mcp"}, "GLOO_MCP_OAUTH_ISSUER"),
+        (
+            {
+                "GLOO_MCP_OAUTH_ISSUER": "https://idp.example",
+                "GLOO_MCP_RESOURCE_URL": "https://mcp.example/mcp",
+                "GLOO_MCP_AUTH_TOKEN": TOKEN,
+            },
+            "choose one way",
+        ),
+        (
+            {"GLOO_MCP_OAUTH_ISSUER": "http://idp.example", "GLOO_MCP_RESOURCE_URL": "https://mcp.example/mcp"},
+            "https",
+        ),
+    ],
+)
+def test_a_sign_in_that_cannot_work_refuses_to_start(env: dict[str, str], named: str) -> None:
+    done = serve_and_fail({"GLOO_API_KEY": "k", **env})
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert "refusing to start" in line and named in line
