@@ -134,3 +134,31 @@ async def test_a_cursor_get_chat_history_did_not_return_is_one_sentence(sim: Sim
     assert result.is_error
     assert result.content[0].text.startswith("cursor is not one that get_chat_history returned")  # type: ignore[union-attr]
     assert sim.requests["chat"] == 0
+
+
+def test_a_chat_body_is_scanned_once_and_only_the_page_asked_for_is_parsed() -> None:
+    from gloo_mcp.chat_scan import ChatScan
+
+    messages = [
+        {"role": "user" if n % 2 == 0 else "kallm", "message": f"m{n}", "message_id": f"x{n}"} for n in range(9)
+    ]
+    body = json.dumps({"chat_id": "c1", "title": "T", "pin": False, "messages": messages, "summary": None}).encode()
+    scan = ChatScan.of(body)
+    size = len(json.dumps(messages[0]))
+    page = scan.page(before=5, budget=2 * size + 2)
+    assert scan.total == 9
+    assert [m.message_id for m in page.messages] == ["x3", "x4"] and page.first_index == 3 and page.has_more
+    assert page.messages[0].role == "assistant" and page.title == "T"  # kallm is the assistant
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[]", b'{"chat_id": "c1", "messages": [1, }', b"\xff", b'{"messages": []}', b'{"chat_id": "c", "messages": 5'],
+)
+def test_a_chat_body_that_is_not_the_documented_json_is_one_sentence(body: bytes) -> None:
+    from gloo_mcp.chat_scan import ChatScan
+    from gloo_mcp.errors import BadResponseError
+
+    with pytest.raises(BadResponseError) as raised:
+        ChatScan.of(body)
+    assert raised.value.message.startswith(("Gloo's chat history is not the JSON", "Gloo answered with a body that is"))

@@ -14,7 +14,7 @@ from typing import Any
 from mcp import Client
 from mcp_types import CallToolResult, TextContent
 
-from gloo_mcp.client import MAX_BODY_BYTES
+from gloo_mcp.client import HISTORY_BODY_BYTES, MAX_BODY_BYTES
 from gloo_mcp.retry import RetryPolicy
 from gloo_mcp.server import build_server
 from gloo_mcp.simulator import Fault, SimulatorState, running_simulator
@@ -104,15 +104,19 @@ async def test_a_gzip_bomb_answering_a_message_post_says_it_may_have_been_record
     assert sim.requests["message"] == 1
 
 
-async def test_a_gzip_bomb_answering_a_history_read_is_not_fetched_again(sim: SimulatorState) -> None:
+async def test_a_gzip_bomb_answering_a_history_read_ends_at_the_history_cap_and_is_not_fetched_again(
+    sim: SimulatorState,
+) -> None:
     async with mcp_session(sim, retry=RetryPolicy(sleep=FakeSleep())) as client:
         seeded = await client.call_tool("send_message", {"query": "seed"})
         assert seeded.structured_content is not None
         sim.inject("chat", Fault(bomb="json"))
         result, peak = await traced_call(client, "get_chat_history", {"chat_id": seeded.structured_content["chat_id"]})
-    assert_one_sentence(result, f"{TOO_LARGE}; try again later.")
+    assert_one_sentence(
+        result, "Gloo's answer exceeded 64 MiB (after decompression) and was discarded; try again later."
+    )
     assert MAYBE not in text(result)
-    assert peak < PEAK_BOUND, f"peak {peak / MIB:.1f} MiB"
+    assert peak < HISTORY_BODY_BYTES + 16 * MIB, f"peak {peak / MIB:.1f} MiB"
     assert sim.requests["chat"] == 1
 
 

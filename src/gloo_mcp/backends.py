@@ -18,12 +18,13 @@ from typing import Protocol
 
 import anyio
 
+from gloo_mcp.chat_scan import ChatScan
 from gloo_mcp.client import GlooClient
 from gloo_mcp.completions import Completion, OnText, complete
 from gloo_mcp.context_window import budget_for, fit_newest_turns, is_context_overflow, smaller_budget
 from gloo_mcp.errors import ChatNotFoundError, GlooError, InvalidRequestError, StoreError, error_from_status
 from gloo_mcp.follow_ups import GRACE_SECONDS, suggest_follow_ups
-from gloo_mcp.history_pages import PAGE_BUDGET_BYTES, history_page, page_of
+from gloo_mcp.history_pages import PAGE_BUDGET_BYTES, history_page
 from gloo_mcp.models import ChatHistory, ChatMessage, ChatReply, ChatSummary, MessageOptions, ModelInfo
 from gloo_mcp.routing import Routing
 from gloo_mcp.store import ConversationStore
@@ -35,7 +36,8 @@ logger = logging.getLogger(__name__)
 TITLE_LENGTH = 80
 _EARLIER_BYTES = 4 * 1024 * 1024
 """Stored JSON read for one turn's context: more than any budget can use (a token is ≥ 1 byte of content)."""
-SNAPSHOTS = 8
+SNAPSHOT_CHARACTERS = 64 * 1024 * 1024
+"""Chat text the Message API backend keeps for paging back (the newest kept chat may alone exceed it briefly)."""
 SNAPSHOT_TTL = 120.0
 
 
@@ -94,7 +96,7 @@ class MessageBackend:
         self._client = client
         self._store = store  # None: the store could not be opened; chatting still works unless per_user
         self._per_user = per_user
-        self._snapshots: OrderedDict[tuple[str, str], tuple[float, ChatHistory]] = OrderedDict()
+        self._snapshots: OrderedDict[tuple[str, str], tuple[float, ChatScan]] = OrderedDict()
 
     async def send(
         self,
@@ -145,26 +147,29 @@ class MessageBackend:
 
     async def history(self, chat_id: str, *, owner: str, before: int | None = None) -> ChatHistory:
         """A page of the chat. Gloo hands over whole chats only, so the pages after the first are cut from
-        the snapshot read for the first (kept SNAPSHOT_TTL s, the last SNAPSHOTS chats): walking a long
-        chat back costs one read, not one per page."""
+        the snapshot read for the first (kept SNAPSHOT_TTL s, at most SNAPSHOT_CHARACTERS of chat text in
+        all): walking a long chat back costs one read, not one per page."""
         await self._check_owner(chat_id, owner)
         key = (owner, chat_id)
         whole = self._snapshot(key) if before is not None else None
         if whole is None:
             whole = await self._read_whole(chat_id, owner)
-            self._snapshots[key] = (anyio.current_time(), whole)
-            self._snapshots.move_to_end(key)
-            while len(self._snapshots) > SNAPSHOTS:
-                self._snapshots.popitem(last=False)
-        return history_page(whole, page_of(whole, before))
+            self._keep(key, whole)
+        return whole.page(before)
 
-    def _snapshot(self, key: tuple[str, str]) -> ChatHistory | None:
+    def _keep(self, key: tuple[str, str], scan: ChatScan) -> None:
+        self._snapshots.pop(key, None)
+        self._snapshots[key] = (anyio.current_time(), scan)
+        while len(self._snapshots) > 1 and sum(kept.size for _, kept in self._snapshots.values()) > SNAPSHOT_CHARACTERS:
+            self._snapshots.popitem(last=False)
+
+    def _snapshot(self, key: tuple[str, str]) -> ChatScan | None:
         taken = self._snapshots.get(key)
         if taken is None or anyio.current_time() - taken[0] > SNAPSHOT_TTL:
             return None
         return taken[1]
 
-    async def _read_whole(self, chat_id: str, owner: str) -> ChatHistory:
+    async def _read_whole(self, chat_id: str, owner: str) -> ChatScan:
         try:
             return await self._client.get_chat(chat_id)
         except ChatNotFoundError:

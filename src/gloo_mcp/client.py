@@ -19,6 +19,7 @@ import httpx2
 from pydantic import BaseModel, ValidationError
 
 from gloo_mcp.auth import ApiKeyProvider, ClientCredentialsProvider, TokenProvider
+from gloo_mcp.chat_scan import ChatScan
 from gloo_mcp.config import Settings
 from gloo_mcp.errors import (
     ChatNotFoundError,
@@ -30,11 +31,12 @@ from gloo_mcp.errors import (
     error_from_status,
     unreadable,
 )
-from gloo_mcp.models import ChatHistory, ChatReply, MessageOptions, WireChat, WireMessageReply
+from gloo_mcp.models import ChatReply, MessageOptions, WireMessageReply
 from gloo_mcp.network import install_fast_readable_check
 from gloo_mcp.retry import RetryPolicy, server_named_wait
 
 __all__ = [
+    "HISTORY_BODY_BYTES",
     "MAX_BODY_BYTES",
     "TOO_LARGE",
     "GlooClient",
@@ -54,7 +56,16 @@ MESSAGE_PATH = "/ai/v1/message"
 CHAT_PATH = "/ai/v1/chat"
 MAX_BODY_BYTES = 8 * 1024 * 1024
 """The most gloo-mcp reads of any one upstream body, counted after decompression."""
-TOO_LARGE = f"Gloo's answer exceeded {MAX_BODY_BYTES // (1024 * 1024)} MiB (after decompression) and was discarded"
+HISTORY_BODY_BYTES = 64 * 1024 * 1024
+"""The larger cap reserved for a whole chat's history: the Message API has no paging, so a 10,000-turn chat
+(about 37 MB) arrives whole. Only the page being returned is parsed into objects (chat_scan.py)."""
+
+
+def _too_large(limit: int) -> str:
+    return f"Gloo's answer exceeded {limit // (1024 * 1024)} MiB (after decompression) and was discarded"
+
+
+TOO_LARGE = _too_large(MAX_BODY_BYTES)
 CONNECT_TIMEOUT = 10.0
 POOL_SIZE = 64
 """Upstream connections, all kept alive: a burst of up to 64 concurrent calls waits on no
@@ -169,10 +180,19 @@ class GlooClient:
             )
         return wire.to_reply()
 
-    async def get_chat(self, chat_id: str) -> ChatHistory:
-        """The whole conversation ``chat_id``; raises ChatNotFoundError if Gloo has no such chat."""
-        data = await self.call("GET", CHAT_PATH, params={"chat_id": chat_id}, chat_id=chat_id)
-        return parse(WireChat, data, what="chat history").to_history()
+    async def get_chat(self, chat_id: str) -> ChatScan:
+        """The whole conversation ``chat_id``, read once and parsed a page at a time; ChatNotFoundError if unknown.
+
+        Read under :data:`HISTORY_BODY_BYTES`, not the usual cap: Gloo sends whole chats only.
+        """
+
+        async def read(response: httpx2.Response) -> object:
+            body = await read_limited(response, limit=HISTORY_BODY_BYTES)
+            return ChatScan.of(body, response.headers.get("content-type", ""))
+
+        scan = await self.call("GET", CHAT_PATH, params={"chat_id": chat_id}, chat_id=chat_id, read=read)
+        assert isinstance(scan, ChatScan)
+        return scan
 
     async def reach(self) -> str:
         """Prove Gloo's origin answers HTTP (DNS, TCP, TLS, proxy), without credentials.
@@ -379,8 +399,13 @@ def _transient_status(status: int | None) -> bool:
     return status is not None and (status >= 500 or status == 429)
 
 
-async def limited_chunks(response: httpx2.Response, *, is_message_post: bool = False) -> AsyncGenerator[bytes, None]:
-    """The body of ``response``, decompressed, chunk by chunk, ending in an error past :data:`MAX_BODY_BYTES`.
+async def limited_chunks(
+    response: httpx2.Response, *, is_message_post: bool = False, limit: int = MAX_BODY_BYTES
+) -> AsyncGenerator[bytes, None]:
+    """The body of ``response``, decompressed, chunk by chunk, ending in an error past ``limit`` bytes.
+
+    ``limit`` is :data:`MAX_BODY_BYTES` for every read but a whole chat's history (see
+    :data:`HISTORY_BODY_BYTES`).
 
     Every upstream body is read through here — JSON answers, error bodies, the token
     exchange, and Completions V2 streams, whose comment lines and blank events count like
@@ -399,8 +424,8 @@ async def limited_chunks(response: httpx2.Response, *, is_message_post: bool = F
         async with contextlib.aclosing(response.aiter_bytes()) as chunks:
             async for chunk in chunks:
                 size += len(chunk)
-                if size > MAX_BODY_BYTES:
-                    raise unreadable(TOO_LARGE, is_message_post=is_message_post)
+                if size > limit:
+                    raise unreadable(_too_large(limit), is_message_post=is_message_post)
                 yield chunk
     except httpx2.DecodingError:
         encoding = response.headers.get("content-encoding", "") or "no content encoding"
@@ -409,13 +434,15 @@ async def limited_chunks(response: httpx2.Response, *, is_message_post: bool = F
         ) from None
 
 
-async def read_limited(response: httpx2.Response, *, is_message_post: bool = False) -> bytes:
+async def read_limited(
+    response: httpx2.Response, *, is_message_post: bool = False, limit: int = MAX_BODY_BYTES
+) -> bytes:
     """The whole body of ``response``, decompressed, read through :func:`limited_chunks` (same bound, same errors).
 
     Holds at most twice the cap, briefly, while the pieces are joined.
     """
     parts: list[bytes] = []
-    async with contextlib.aclosing(limited_chunks(response, is_message_post=is_message_post)) as chunks:
+    async with contextlib.aclosing(limited_chunks(response, is_message_post=is_message_post, limit=limit)) as chunks:
         async for chunk in chunks:
             parts.append(chunk)
     return b"".join(parts)

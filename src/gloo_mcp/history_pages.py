@@ -15,9 +15,9 @@ import json
 
 from gloo_mcp.errors import InvalidRequestError
 from gloo_mcp.models import ChatHistory
-from gloo_mcp.store import MessagePage, take_newest
+from gloo_mcp.store import MessagePage
 
-__all__ = ["PAGE_BUDGET_BYTES", "decode_history_cursor", "history_page", "page_of"]
+__all__ = ["PAGE_BUDGET_BYTES", "decode_history_cursor", "history_page"]
 
 PAGE_BUDGET_BYTES = 24_000
 """JSON bytes of messages per page: with the Markdown twin, about 12k tokens, half a host's usual cap."""
@@ -42,16 +42,6 @@ def decode_history_cursor(cursor: str | None) -> int | None:
             "newest messages."
         ) from None
     return before
-
-
-def page_of(history: ChatHistory, before: int | None, budget: int = PAGE_BUDGET_BYTES) -> MessagePage:
-    """The page of an already-read whole conversation (the Message API hands over whole chats)."""
-    messages = history.messages
-    end = len(messages) if before is None else min(before, len(messages))
-    bodies = ((i, messages[i].model_dump_json()) for i in range(end - 1, -1, -1))
-    taken, _ = take_newest(bodies, budget)
-    start = taken[0][0] if taken else end
-    return MessagePage(messages[start:end], start, len(messages))
 
 
 def history_page(history: ChatHistory, page: MessagePage) -> ChatHistory:
