@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -162,3 +163,18 @@ def test_a_chat_body_that_is_not_the_documented_json_is_one_sentence(body: bytes
     with pytest.raises(BadResponseError) as raised:
         ChatScan.of(body)
     assert raised.value.message.startswith(("Gloo's chat history is not the JSON", "Gloo answered with a body that is"))
+
+
+async def test_a_10000_turn_message_api_chat_is_readable_at_both_ends(sim: SimulatorState) -> None:
+    async with mcp_session(sim) as client:
+        first = await client.call_tool("send_message", {"query": "Where is hope?"})
+        chat_id = first.structured_content["chat_id"]  # type: ignore[index]
+        long_message_chat(sim, chat_id, 10_000)
+        newest = await client.call_tool("get_chat_history", {"chat_id": chat_id})
+        page = newest.structured_content
+        assert page is not None
+        oldest_cursor = base64.urlsafe_b64encode(json.dumps({"before": 2}).encode()).decode().rstrip("=")
+        oldest = await client.call_tool("get_chat_history", {"chat_id": chat_id, "cursor": oldest_cursor})
+    assert page["total_messages"] == 20_000 and page["messages"][-1]["message_id"] == "ma9999"
+    assert oldest.structured_content is not None
+    assert [m["message_id"] for m in oldest.structured_content["messages"]] == ["mu0", "ma0"]
