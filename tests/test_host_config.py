@@ -1,4 +1,5 @@
-"""``gloo-mcp config HOST``: JSON of each host's shape, absolute paths, placeholders only, and it really starts."""
+"""``gloo-mcp config HOST [--url URL]``: JSON of each host's shape, absolute paths or the deployment's URL,
+placeholders only, refusals in one sentence, and the local entry really starts."""
 
 from __future__ import annotations
 
@@ -15,7 +16,12 @@ from gloo_mcp.simulator import SimulatorState, running_simulator
 from tests.test_cli import run
 
 HOSTS = ["claude-desktop", "claude-code", "cursor", "vscode"]
-REAL_LOOKING_SECRETS = {"GLOO_CLIENT_SECRET": "real-secret-value-1234", "GLOO_API_KEY": "real-api-key-5678"}
+REAL_LOOKING_SECRETS = {
+    "GLOO_CLIENT_SECRET": "real-secret-value-1234",
+    "GLOO_API_KEY": "real-api-key-5678",
+    "GLOO_MCP_AUTH_TOKEN": "real-shared-token-abcdefghijklmnop",
+}
+URL = "https://mcp.example.com/mcp"
 
 
 def config_of(host: str, *flags: str) -> dict[str, Any]:
@@ -98,3 +104,93 @@ async def test_the_printed_entry_starts_a_working_server_once_filled_in() -> Non
         async with Client(params) as client:
             result = await client.call_tool("send_message", {"query": "Does the pasted config work?"})
     assert not result.is_error and sim.requests["message"] == 1
+
+
+def test_claude_code_remote_entry_is_an_http_server_and_the_add_command() -> None:
+    done = run("config", "claude-code", "--url", URL, env=REAL_LOOKING_SECRETS)
+    assert done.returncode == 0, done.stderr
+    assert only_server(json.loads(done.stdout), "mcpServers") == {"type": "http", "url": URL}
+    assert f"claude mcp add --transport http gloo {URL}" in done.stderr
+
+
+def test_vscode_remote_entry_is_an_http_server_without_credentials() -> None:
+    document = config_of("vscode", "--url", URL)
+    assert list(document) == ["servers"]
+    assert only_server(document, "servers") == {"type": "http", "url": URL}
+
+
+def test_cursor_remote_entry_is_a_url_without_credentials() -> None:
+    assert only_server(config_of("cursor", "--url", URL), "mcpServers") == {"url": URL}
+
+
+@pytest.mark.parametrize(
+    ("host", "key", "authorization"),
+    [
+        ("claude-code", "mcpServers", "Bearer ${GLOO_MCP_AUTH_TOKEN}"),
+        ("cursor", "mcpServers", "Bearer ${env:GLOO_MCP_AUTH_TOKEN}"),
+        ("vscode", "servers", "Bearer ${input:gloo-mcp-auth-token}"),
+    ],
+)
+def test_shared_token_entries_send_a_placeholder_the_host_fills_in(host: str, key: str, authorization: str) -> None:
+    document = config_of(host, "--url", URL, "--shared-token")  # the real token is in the environment: never printed
+    server = only_server(document, key)
+    assert server["url"] == URL and server["headers"] == {"Authorization": authorization}
+    if host == "vscode":
+        assert document["inputs"] == [
+            {
+                "type": "promptString",
+                "id": "gloo-mcp-auth-token",
+                "description": "The gloo-mcp server's shared token (GLOO_MCP_AUTH_TOKEN)",
+                "password": True,
+            }
+        ]
+
+
+def test_a_loopback_http_url_is_accepted_for_local_testing() -> None:
+    server = only_server(config_of("cursor", "--url", "http://127.0.0.1:8000/mcp"), "mcpServers")
+    assert server == {"url": "http://127.0.0.1:8000/mcp"}
+
+
+def assert_refused_in_one_sentence(*args: str) -> str:
+    done = run("config", *args, env=REAL_LOOKING_SECRETS)
+    assert done.returncode == 2 and done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gloo-mcp config: ")
+    assert lines[0].endswith(".") and ". " not in lines[0]  # one sentence
+    for secret in REAL_LOOKING_SECRETS.values():
+        assert secret not in done.stderr
+    return lines[0]
+
+
+def test_claude_desktop_is_told_to_add_a_connector_instead_of_getting_invalid_json() -> None:
+    message = assert_refused_in_one_sentence("claude-desktop", "--url", URL)
+    assert "Settings > Connectors > Add custom connector" in message and URL in message
+    shared = assert_refused_in_one_sentence("claude-desktop", "--url", URL, "--shared-token")
+    assert "GLOO_MCP_OAUTH_ISSUER" in shared and "real-shared-token" not in shared
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("http://mcp.example.com/mcp", "must use https unless it points at this machine"),
+        ("ftp://mcp.example.com/mcp", "must be an http(s) URL with a host"),
+        ("https://", "must be an http(s) URL with a host"),
+        ("mcp.example.com/mcp", "must be an http(s) URL with a host"),
+        ("https://mcp.example.com:99999/mcp", "malformed host or port"),
+        ("https://mcp.example.com/m cp", "without spaces"),
+        ("https://mcp.example.com/mcp#tools", "#fragment"),
+        ("https://admin:hunter2-password@mcp.example.com/mcp", "must not contain a user name or password"),
+        ("", "without spaces"),
+    ],
+)
+def test_a_bad_url_is_refused_in_one_sentence_with_exit_status_2(url: str, says: str) -> None:
+    message = assert_refused_in_one_sentence("cursor", "--url", url)
+    assert says in message and "hunter2" not in message
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [(("--shared-token",), "--shared-token applies only with --url"), (("--url", URL, "--api-key"), "--api-key")],
+)
+def test_options_of_the_other_kind_of_entry_are_refused(flags: tuple[str, ...], says: str) -> None:
+    assert says in assert_refused_in_one_sentence("vscode", *flags)

@@ -85,6 +85,18 @@ def _parser() -> argparse.ArgumentParser:
     config.add_argument(
         "--api-key", action="store_true", help="authenticate with GLOO_API_KEY instead of client credentials"
     )
+    config.add_argument(
+        "--url",
+        metavar="URL",
+        help="the entry for a gloo-mcp deployment served over HTTP at URL (e.g. https://mcp.example.com/mcp) instead "
+        "of a local command; the host signs each user in with OAuth",
+    )
+    config.add_argument(
+        "--shared-token",
+        action="store_true",
+        help="with --url: send GLOO_MCP_AUTH_TOKEN as a bearer header (a placeholder the host fills in) instead of "
+        "signing in",
+    )
 
     sim = commands.add_parser("simulator", help="run the local Gloo simulator (not Gloo AI)")
     sim.add_argument("--host", default="127.0.0.1")
@@ -192,12 +204,36 @@ def _serve(args: argparse.Namespace) -> None:
 
 
 def _config(args: argparse.Namespace) -> None:
+    """JSON on stdout, where it goes on stderr; a refusal is one sentence on stderr and exit status 2."""
     import json
 
-    from gloo_mcp.host_config import host_config, where_it_goes
+    from gloo_mcp.host_config import (
+        check_remote_url,
+        host_config,
+        remote_host_config,
+        remote_where_it_goes,
+        where_it_goes,
+    )
 
-    print(json.dumps(host_config(args.host, api_key=args.api_key), indent=2))
-    print(where_it_goes(args.host), file=sys.stderr)
+    try:
+        if args.url is None:
+            if args.shared_token:
+                raise ValueError("--shared-token applies only with --url, to a gloo-mcp deployment served over HTTP.")
+            document, where = host_config(args.host, api_key=args.api_key), where_it_goes(args.host)
+        else:
+            if args.api_key:
+                raise ValueError(
+                    "--api-key applies only to a local gloo-mcp; a deployment at --url keeps the Gloo credentials "
+                    "on the server."
+                )
+            url = check_remote_url(args.url)
+            document = remote_host_config(args.host, url, shared_token=args.shared_token)
+            where = remote_where_it_goes(args.host, url, shared_token=args.shared_token)
+    except ValueError as refusal:
+        print(f"gloo-mcp config: {refusal}", file=sys.stderr)
+        sys.exit(2)
+    print(json.dumps(document, indent=2))
+    print(where, file=sys.stderr)
 
 
 def _simulator(args: argparse.Namespace) -> None:

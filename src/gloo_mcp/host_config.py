@@ -1,22 +1,39 @@
 """``gloo-mcp config HOST``: a ready-to-paste MCP server entry for each popular host.
 
-The entry names this installation's executable by absolute path (hosts start servers
+The local entry names this installation's executable by absolute path (hosts start servers
 without the user's shell, virtualenv or PATH) and lists the variables to fill in as
-placeholders: a real secret is never printed, even when one is set here.
+placeholders. The remote entry (``--url``) points the host at a gloo-mcp deployment served
+over Streamable HTTP: with OAuth the host signs its user in itself, and with the shared
+token it sends a placeholder the host fills in. A real secret is never printed, even
+when one is set here.
 """
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import sys
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-__all__ = ["HOSTS", "host_config", "server_command", "where_it_goes"]
+__all__ = [
+    "HOSTS",
+    "check_remote_url",
+    "host_config",
+    "remote_host_config",
+    "remote_where_it_goes",
+    "server_command",
+    "where_it_goes",
+]
 
 Host = Literal["claude-desktop", "claude-code", "cursor", "vscode"]
 HOSTS: tuple[Host, ...] = ("claude-desktop", "claude-code", "cursor", "vscode")
 SERVER_NAME = "gloo"
+
+TOKEN_VARIABLE = "GLOO_MCP_AUTH_TOKEN"
+_TOKEN_INPUT = "gloo-mcp-auth-token"
+_EXAMPLE_URL = "https://mcp.example.com/mcp"
 
 _WHAT = {"GLOO_CLIENT_ID": "Gloo client id", "GLOO_CLIENT_SECRET": "Gloo client secret", "GLOO_API_KEY": "Gloo API key"}
 
@@ -80,3 +97,114 @@ def where_it_goes(host: Host) -> str:
         "vscode": "Save as .vscode/mcp.json in your workspace; VS Code asks for the values on first start "
         "and keeps them encrypted.",
     }[host]
+
+
+def check_remote_url(raw: str) -> str:
+    """The MCP URL of a deployment as hosts will reach it; ValueError with one sentence when it cannot be one.
+
+    It must be http(s) with a host, https unless it points at this machine (a bearer
+    token must not cross a network in plaintext), and carry no user name, password or
+    fragment. No message repeats the URL whole: a mistyped one may hold a password.
+    """
+    from gloo_mcp.config import is_loopback_url  # local: the stdio server's start-up does not need it
+
+    url = raw.strip()
+    if not url or any(char.isspace() or not char.isprintable() for char in url):
+        raise ValueError(f"--url must be the server's MCP URL without spaces, such as {_EXAMPLE_URL}.")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  # parsing the port raises ValueError when it is not a number in range
+    except ValueError:
+        raise ValueError(f"--url has a malformed host or port; it must look like {_EXAMPLE_URL}.") from None
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(
+            "--url must not contain a user name or password; with --shared-token the host sends the token in a "
+            "header instead."
+        )
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"--url must be an http(s) URL with a host, such as {_EXAMPLE_URL}.")
+    if parts.fragment:
+        raise ValueError(f"--url must not have a #fragment; it must look like {_EXAMPLE_URL}.")
+    if parts.scheme != "https" and not is_loopback_url(url):
+        raise ValueError(
+            "--url must use https unless it points at this machine, so tokens never cross the network in plaintext; "
+            f"got http://{parts.hostname}."
+        )
+    return url
+
+
+def remote_host_config(host: Host, url: str, *, shared_token: bool = False) -> dict[str, Any]:
+    """The JSON document ``host`` reads a remote (Streamable HTTP) server at ``url`` from.
+
+    Without ``shared_token`` the entry has no credentials: the server names its
+    authorization server (RFC 9728) and the host signs its user in. With it, the entry
+    sends ``Authorization: Bearer`` and a reference the host resolves (an environment
+    variable, or VS Code's encrypted prompt), never the token itself. Raises ValueError
+    for Claude Desktop, which adds remote servers as connectors in its settings, not in
+    its JSON file; the sentence says how.
+    """
+    if host == "claude-desktop":
+        raise ValueError(_claude_desktop_connector(url, shared_token=shared_token))
+    if host == "vscode":  # VS Code prompts for ${input:…} values and stores them encrypted
+        server: dict[str, Any] = {"type": "http", "url": url}
+        if not shared_token:
+            return {"servers": {SERVER_NAME: server}}
+        server["headers"] = {"Authorization": f"Bearer ${{input:{_TOKEN_INPUT}}}"}
+        prompt = {
+            "type": "promptString",
+            "id": _TOKEN_INPUT,
+            "description": f"The gloo-mcp server's shared token ({TOKEN_VARIABLE})",
+            "password": True,
+        }
+        return {"inputs": [prompt], "servers": {SERVER_NAME: server}}
+    if host == "claude-code":  # .mcp.json: Claude Code expands ${VAR} in url and headers from its environment
+        server, reference = {"type": "http", "url": url}, f"${{{TOKEN_VARIABLE}}}"
+    else:  # Cursor reads ${env:VAR} from the environment it was started in
+        server, reference = {"url": url}, f"${{env:{TOKEN_VARIABLE}}}"
+    if shared_token:
+        server["headers"] = {"Authorization": f"Bearer {reference}"}
+    return {"mcpServers": {SERVER_NAME: server}}
+
+
+def _claude_desktop_connector(url: str, *, shared_token: bool) -> str:
+    if shared_token:
+        return (
+            f"Claude Desktop's custom connectors sign users in with OAuth and cannot send the shared {TOKEN_VARIABLE}; "
+            "configure GLOO_MCP_OAUTH_ISSUER on the server and add the URL under Settings > Connectors > Add custom "
+            "connector, or run gloo-mcp locally (gloo-mcp config claude-desktop)."
+        )
+    return (
+        "Claude Desktop adds remote servers as connectors, not in claude_desktop_config.json: open Settings > "
+        f"Connectors > Add custom connector and enter {url} (Claude connects from Anthropic's cloud, so the URL must "
+        "be reachable from the internet, and signs each user in with OAuth)."
+    )
+
+
+def remote_where_it_goes(host: Host, url: str, *, shared_token: bool = False) -> str:
+    """One line telling the user where the remote entry goes and how the host will authenticate."""
+    if host == "claude-desktop":
+        return _claude_desktop_connector(url, shared_token=shared_token)
+    if shared_token:
+        auth = {
+            "claude-code": f".mcp.json takes {TOKEN_VARIABLE} from the environment Claude Code starts in, the command "
+            "from your shell now.",
+            "cursor": f"Cursor reads {TOKEN_VARIABLE} from the environment it starts in.",
+            "vscode": "VS Code asks for the shared token on first start and keeps it encrypted.",
+        }[host]
+    else:
+        auth = {
+            "claude-code": "then run /mcp in Claude Code to sign in",
+            "cursor": "Cursor offers to sign you in (in its MCP settings) when it first connects",
+            "vscode": "VS Code asks you to sign in when it first starts the server",
+        }[host] + f" (a server with one shared {TOKEN_VARIABLE} needs --shared-token instead)."
+    if host == "claude-code":
+        command = f"claude mcp add --transport http {SERVER_NAME} {shlex.quote(url)}"
+        if shared_token:  # the shell fills the variable in once, into Claude Code's own user settings
+            command += f' --header "Authorization: Bearer ${TOKEN_VARIABLE}"'
+        return (
+            "Save as .mcp.json in your project root (shared with the team), or add it for yourself with "
+            f"`{command}`; {auth}"
+        )
+    if host == "cursor":
+        return f"Merge into ~/.cursor/mcp.json (all projects) or .cursor/mcp.json (this project); {auth}"
+    return f"Save as .vscode/mcp.json in your workspace; {auth}"
