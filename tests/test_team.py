@@ -294,3 +294,36 @@ async def test_calls_beyond_a_users_in_flight_limit_are_refused_until_one_finish
     async with limits.admit("alice"):
         pass
     assert "1 calls to Gloo under way" in refused.value.message and "wait for one to finish" in refused.value.message
+
+
+@pytest.mark.parametrize("issuer_ok", [True, False])
+def test_check_says_whether_the_issuer_can_sign_users_in(
+    authorization_server: AuthorizationServer, tmp_path: Any, issuer_ok: bool
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from gloo_mcp.simulator import running_simulator
+
+    state = SimulatorState()
+    issuer = authorization_server.issuer if issuer_ok else authorization_server.issuer + "/not-an-issuer"
+    with running_simulator(state) as url:
+        env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")} | {
+            "GLOO_BASE_URL": url,
+            "GLOO_API_KEY": state.api_key,
+            "XDG_DATA_HOME": str(tmp_path),
+            "GLOO_MCP_OAUTH_ISSUER": issuer,
+            "GLOO_MCP_RESOURCE_URL": RESOURCE,
+        }
+        done = subprocess.run(
+            [sys.executable, "-m", "gloo_mcp", "check"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith("ok    sign-in:" if issuer_ok else "FAIL  sign-in:"), done.stdout
+    assert done.returncode == (0 if issuer_ok else 1)

@@ -6,6 +6,8 @@ and the conversation store (created if missing).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import anyio
 
 from gloo_mcp.client import GlooClient
@@ -31,15 +33,28 @@ async def _store(settings: Settings) -> str:
     return f"{describe_url(settings.resolved_store_url)} ({count} local conversations; backend {settings.backend})"
 
 
+async def _sign_in(settings: Settings) -> str:
+    """The OAuth issuer answers with its metadata and signing keys (HTTP per-user sign-in only)."""
+    from gloo_mcp.oauth import verifier_from_settings
+
+    verifier = verifier_from_settings(settings)
+    assert verifier is not None
+    async with verifier:
+        await verifier.discover()
+    return f"{verifier.issuer} publishes its metadata and signing keys; tokens must be issued for {verifier.resource}"
+
+
 async def _probe(settings: Settings) -> bool:
-    """Reachability, credentials, then the store: one line each; stops at the first failure."""
+    """Reachability, credentials, the store, then sign-in if configured: one line each; stops at the first failure."""
     client = GlooClient.open(settings)
     try:
-        steps = (
+        steps: list[tuple[str, Callable[[], Awaitable[str]]]] = [
             ("reachability", client.reach),
             ("credentials", client.verify_credentials),
             ("store", lambda: _store(settings)),
-        )
+        ]
+        if settings.oauth_issuer is not None or settings.resource_url is not None:
+            steps.append(("sign-in", lambda: _sign_in(settings)))
         for finding, step in steps:
             try:
                 _line(True, f"{finding}: {await step()}")
