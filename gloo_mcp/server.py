@@ -35,6 +35,7 @@ from mcp_types import (
 from pydantic import BaseModel, Field, StringConstraints, ValidationError
 
 from gloo_mcp import __version__
+from gloo_mcp.answer_card import answer_card_extension, answer_card_tool_meta
 from gloo_mcp.arguments import (
     CHAT_ID_MAX_LENGTH,
     CHAT_ID_PATTERN,
@@ -352,6 +353,7 @@ def build_server(
         log_level=settings.log_level,
         auth=oauth.auth_settings(required_scopes=settings.oauth_scopes) if oauth is not None else None,
         token_verifier=oauth,
+        extensions=[answer_card_extension()],  # MCP Apps: the answer card (answer_card.py)
     )
     server.audit, server.per_user = audit, per_user
 
@@ -365,7 +367,7 @@ def build_server(
 
         return await answer(ctx, call, reply_markdown)
 
-    @server.tool(title="Ask Gloo (new conversation)", annotations=_SEND)
+    @server.tool(title="Ask Gloo (new conversation)", annotations=_SEND, meta=answer_card_tool_meta())
     @_clean_doc
     async def send_message(
         query: QueryText,
@@ -391,7 +393,7 @@ def build_server(
         routing = Routing(model=model, model_family=model_family, auto_routing=auto_routing, tradition=tradition)
         return await ask(ctx, query, None, options, routing)
 
-    @server.tool(title="Continue a Gloo conversation", annotations=_SEND)
+    @server.tool(title="Continue a Gloo conversation", annotations=_SEND, meta=answer_card_tool_meta())
     @_clean_doc
     async def continue_chat(
         chat_id: ChatId,
@@ -417,7 +419,7 @@ def build_server(
         routing = Routing(model=model, model_family=model_family, auto_routing=auto_routing, tradition=tradition)
         return await ask(ctx, query, chat_id, options, routing)
 
-    @server.tool(title="Read a Gloo conversation", annotations=_READ)
+    @server.tool(title="Read a Gloo conversation", annotations=_READ, meta=answer_card_tool_meta())
     @_clean_doc
     async def get_chat_history(
         chat_id: ChatId, ctx: Context, cursor: HistoryCursor = None
