@@ -19,6 +19,15 @@ from gloo_mcp.host_config import HOSTS
 
 __all__ = ["main"]
 
+INTERRUPTED = 130
+"""The exit status after Ctrl-C (SIGINT), for every command: the shell's own convention for an interrupt."""
+
+_TERMINAL_HINT = (
+    "gloo-mcp is an MCP server: it is waiting for an MCP host to speak JSON-RPC on stdin, so there is nothing to "
+    "type here. To try it, run `gloo-mcp demo`, or the Inspector: `npx -y @modelcontextprotocol/inspector gloo-mcp` "
+    "(Ctrl-C quits)."
+)
+
 _SECRET_PATTERN = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 
 
@@ -120,6 +129,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.command is None:  # bare `gloo-mcp`, as hosts launch it: serve stdio with the defaults
         args = parser.parse_args(["serve"])
+    try:
+        _run(args)
+    except KeyboardInterrupt:  # Ctrl-C, or a host's SIGINT: the servers have stopped; a traceback would only alarm
+        sys.exit(INTERRUPTED)
+
+
+def _run(args: argparse.Namespace) -> None:
     command = args.command
     if command == "serve":
         _serve(args)
@@ -128,9 +144,12 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         sys.exit(run_demo())
     elif command == "check":
+        import os
+        from pathlib import Path
+
         from gloo_mcp.check import run_check
 
-        sys.exit(run_check())
+        sys.exit(run_check(os.environ, Path.cwd() / ".env"))
     elif command == "config":
         _config(args)
     elif command == "simulator":
@@ -143,6 +162,18 @@ def _refuse(reason: str) -> NoReturn:
     sys.exit(2)
 
 
+def _cannot_listen(program: str, error: OSError, host: str, port: int) -> NoReturn:
+    """The address is not ours to serve on: one line on stderr, exit status 2."""
+    from gloo_mcp.serving import PortInUseError
+
+    if isinstance(error, PortInUseError):
+        reason = f"port {port} on {host} is already in use; choose another with --port."
+    else:
+        reason = f"cannot listen on {host} port {port} ({error.strerror or error}); choose another --host or --port."
+    print(f"{program}: {reason}", file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
 def _serve(args: argparse.Namespace) -> None:
     from gloo_mcp.config import load_settings_for_serving
     from gloo_mcp.errors import ConfigurationError
@@ -152,6 +183,8 @@ def _serve(args: argparse.Namespace) -> None:
         settings, startup_error = load_settings_for_serving()
     except ConfigurationError as error:  # a guard variable is unusable: serving without it would open a door
         _refuse(error.message)
+    if args.transport == "stdio" and sys.stdin is not None and sys.stdin.isatty():  # a person, not a host, started it
+        print(f"gloo-mcp: {_TERMINAL_HINT}", file=sys.stderr, flush=True)
     configure_logging(settings.log_level)
     log = logging.getLogger("gloo_mcp")
     if startup_error is not None:
@@ -198,16 +231,30 @@ def _serve(args: argparse.Namespace) -> None:
         audit=AuditLog(),
         fair_use=FairUse(per_minute=settings.calls_per_minute, in_flight=settings.calls_in_flight),
     )
-    print(f"gloo-mcp: Streamable HTTP on http://{args.host}:{args.port}{MCP_PATH}", file=sys.stderr, flush=True)
     app = build_http_app(server, settings, options, startup_error=startup_error)
-    serve_in_foreground(app, host=options.host, port=options.port, log_level=settings.log_level)
+
+    bound = False
+
+    def announce() -> None:
+        nonlocal bound
+        bound = True
+        print(f"gloo-mcp: Streamable HTTP on http://{args.host}:{args.port}{MCP_PATH}", file=sys.stderr, flush=True)
+
+    try:
+        serve_in_foreground(app, host=options.host, port=options.port, log_level=settings.log_level, on_bound=announce)
+    except OSError as error:
+        if bound:  # not about the address: let it surface as it is
+            raise
+        _cannot_listen("gloo-mcp", error, args.host, args.port)
 
 
 def _config(args: argparse.Namespace) -> None:
     """JSON on stdout, where it goes on stderr; a refusal is one sentence on stderr and exit status 2."""
     import json
+    import os
 
     from gloo_mcp.host_config import (
+        carried_settings,
         check_remote_url,
         host_config,
         remote_host_config,
@@ -219,7 +266,8 @@ def _config(args: argparse.Namespace) -> None:
         if args.url is None:
             if args.shared_token:
                 raise ValueError("--shared-token applies only with --url, to a gloo-mcp deployment served over HTTP.")
-            document, where = host_config(args.host, api_key=args.api_key), where_it_goes(args.host)
+            carried = carried_settings(os.environ)
+            document, where = host_config(args.host, api_key=args.api_key, carried=carried), where_it_goes(args.host)
         else:
             if args.api_key:
                 raise ValueError(
@@ -237,6 +285,9 @@ def _config(args: argparse.Namespace) -> None:
 
 
 def _simulator(args: argparse.Namespace) -> None:
+    import tempfile
+    from pathlib import Path
+
     from gloo_mcp.simulator.runner import serve_forever
     from gloo_mcp.simulator.state import SimulatorState, parse_fault_spec
 
@@ -248,11 +299,27 @@ def _simulator(args: argparse.Namespace) -> None:
             raise SystemExit(f"gloo-mcp simulator: --fail: {error}") from None
         state.inject(endpoint, *faults)
     url = f"http://{args.host}:{args.port}"
-    print(f"gloo-mcp simulator (NOT Gloo AI) on {url}", file=sys.stderr)
-    print(
-        f"  client credentials: GLOO_CLIENT_ID={state.client_id} GLOO_CLIENT_SECRET={state.client_secret}\n"
-        f"  or API key:         GLOO_API_KEY={state.api_key}\n"
-        f"  point gloo-mcp at it with GLOO_BASE_URL={url}",
-        file=sys.stderr,
-    )
-    serve_forever(state, host=args.host, port=args.port)
+    # Simulated chats must not mix with the user's real ones: suggest a store of their own.
+    store = f"sqlite:///{Path(tempfile.gettempdir()) / 'gloo-mcp-simulator' / 'chats.db'}"
+
+    bound = False
+
+    def announce() -> None:
+        nonlocal bound
+        bound = True
+        print(
+            f"gloo-mcp simulator (NOT Gloo AI) on {url}\n"
+            f"  client credentials: GLOO_CLIENT_ID={state.client_id} GLOO_CLIENT_SECRET={state.client_secret}\n"
+            f"  or API key:         GLOO_API_KEY={state.api_key}\n"
+            f"  point gloo-mcp at it, with a conversation store of its own (simulated chats stay out of yours):\n"
+            f"    GLOO_BASE_URL={url} GLOO_API_KEY={state.api_key} GLOO_STORE_URL={store} gloo-mcp check",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    try:
+        serve_forever(state, host=args.host, port=args.port, on_bound=announce)
+    except OSError as error:
+        if bound:
+            raise
+        _cannot_listen("gloo-mcp simulator", error, args.host, args.port)

@@ -17,10 +17,11 @@ stream lasting a minute, is never cut by them.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import ClassVar, Literal
@@ -30,7 +31,14 @@ import uvicorn
 from starlette.types import ASGIApp
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-__all__ = ["DEFAULT_LIMITS", "LOOPBACK", "ConnectionLimits", "running_in_thread", "serve_in_foreground"]
+__all__ = [
+    "DEFAULT_LIMITS",
+    "LOOPBACK",
+    "ConnectionLimits",
+    "PortInUseError",
+    "running_in_thread",
+    "serve_in_foreground",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -248,12 +256,28 @@ def _http_protocol(limits: ConnectionLimits) -> tuple[type[asyncio.Protocol] | L
     return "h11", limits.max_connections + 1
 
 
+class PortInUseError(OSError):
+    """Something already listens on the address asked for; ``host`` and ``port`` say which."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(errno.EADDRINUSE, f"port {port} on {host} is already in use")
+        self.host = host
+        self.port = port
+
+
 def _bind(host: str, port: int) -> socket.socket:
+    """A bound socket for ``host:port``; PortInUseError when the port is taken, OSError for other refusals."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no Nagle + delayed-ACK stalls (~40 ms a request)
-    sock.bind((host, port))
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no Nagle + delayed-ACK stalls (~40 ms a request)
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        if error.errno == errno.EADDRINUSE:
+            raise PortInUseError(host, port) from None
+        raise
     return sock
 
 
@@ -314,10 +338,17 @@ def serve_in_foreground(
     lifespan: Lifespan = "on",
     log_level: str = "warning",
     limits: ConnectionLimits = DEFAULT_LIMITS,
+    on_bound: Callable[[], None] | None = None,
 ) -> None:
-    """Serve until interrupted."""
+    """Serve until interrupted (uvicorn stops gracefully, then re-raises the signal: Ctrl-C ends in KeyboardInterrupt).
+
+    ``on_bound`` runs once the address is ours, so an announcement never precedes a refusal.
+    Raises PortInUseError when the port is taken, OSError when the address cannot be bound.
+    """
     sock = _bind(host, port)
     try:
+        if on_bound is not None:
+            on_bound()
         _server(app, lifespan, log_level, limits).run(sockets=[sock])
     finally:
         sock.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from gloo_mcp.serving import LOOPBACK, running_in_thread, serve_in_foreground
@@ -20,6 +20,11 @@ def running_simulator(state: SimulatorState | None = None, *, port: int = 0) -> 
         yield url
 
 
-def serve_forever(state: SimulatorState, *, host: str = LOOPBACK, port: int = 8765) -> None:
-    """Serve in the foreground until interrupted (``gloo-mcp simulator``)."""
-    serve_in_foreground(create_app(state), host=host, port=port, lifespan="off")
+def serve_forever(
+    state: SimulatorState, *, host: str = LOOPBACK, port: int = 8765, on_bound: Callable[[], None] | None = None
+) -> None:
+    """Serve in the foreground until interrupted (``gloo-mcp simulator``).
+
+    Raises :class:`~gloo_mcp.serving.PortInUseError` when the port is taken (before ``on_bound`` runs).
+    """
+    serve_in_foreground(create_app(state), host=host, port=port, lifespan="off", on_bound=on_bound)

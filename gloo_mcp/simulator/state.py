@@ -134,6 +134,10 @@ class SimulatorState:
     connections: set[tuple[str, int]] = field(default_factory=set)
     """Client (address, port) pairs seen: one per TCP connection callers opened (over real sockets)."""
     faults: dict[Endpoint, deque[Fault]] = field(default_factory=dict)
+    run_id: str = field(default_factory=lambda: secrets.token_hex(8))
+    """Mixed into every id, so two simulator runs never hand out the same chat id (a chat id a store
+    kept from an earlier run must read as unknown, not as someone else's conversation). Pass a fixed
+    value for ids that repeat from run to run."""
     _counter: int = 0
 
     # --- steering -------------------------------------------------------------------
@@ -157,9 +161,9 @@ class SimulatorState:
     # --- behaviour ------------------------------------------------------------------
 
     def new_id(self, prefix: str) -> str:
-        """Gloo-shaped ids: a one-letter prefix and a UUID, deterministic per simulator."""
+        """Gloo-shaped ids: a one-letter prefix and a UUID, unique to this run and deterministic given ``run_id``."""
         self._counter += 1
-        return f"{prefix}{uuid.uuid5(_ID_NAMESPACE, f'{prefix}-{self._counter}')}"
+        return f"{prefix}{uuid.uuid5(_ID_NAMESPACE, f'{self.run_id}-{prefix}-{self._counter}')}"
 
     def issue_token(self) -> str:
         token = f"sim-token-{secrets.token_urlsafe(24)}"
