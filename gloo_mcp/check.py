@@ -1,25 +1,70 @@
 """``gloo-mcp check``: is this installation ready to talk to Gloo? One line per finding, no chat created.
 
-Findings: configuration, reachability, credentials (on the configured backend's API),
-and the conversation store (created if missing).
+Findings: configuration (with the ``.env`` file it read, and warnings for a base URL with a
+path and for ``GLOO_*`` names gloo-mcp does not know), reachability, credentials (on the
+configured backend's API, counted only when the answer is shaped like Gloo's), and the
+conversation store (created if missing). A ``warn`` line never changes the exit status.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import difflib
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import anyio
 
-from gloo_mcp.client import GlooClient
-from gloo_mcp.config import Settings, load_settings
+from gloo_mcp.client import SIMULATOR_NOTE, GlooClient
+from gloo_mcp.config import _ENV_FIELDS, DEFAULT_BASE_URL, Settings, load_settings
 from gloo_mcp.errors import ConfigurationError, GlooError
 from gloo_mcp.store import LOCAL_OWNER, describe_url, open_store
 
 __all__ = ["run_check"]
 
+# GLOO_* names the project's own tooling reads (tests, benchmarks): not typos, not settings.
+_TOOLING = frozenset({"GLOO_MCP_NO_SKIPS", "GLOO_MCP_INSPECTOR", "GLOO_MCP_TEST_POSTGRES_URL"})
+_TOOLING_PREFIXES = ("GLOO_MCP_BENCH_", "GLOO_MCP_TEST_")
 
-def _line(ok: bool, text: str) -> None:
-    print(f"{'ok  ' if ok else 'FAIL'}  {text}", flush=True)
+
+def _line(verdict: str, text: str) -> None:
+    print(f"{verdict:<4}  {text}", flush=True)
+
+
+def _env_file_values(env_file: Path) -> dict[str, str] | None:
+    """The names and values in ``env_file``, or None when there is no such file."""
+    if not env_file.is_file():
+        return None
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(env_file).items() if v is not None}
+
+
+def _unknown_names(environ: Mapping[str, str], file_values: Mapping[str, str] | None) -> list[str]:
+    """One warning per GLOO_* name that is not a setting, with the closest setting's name when one is close."""
+    known = list(_ENV_FIELDS)
+    sources = [("the environment", environ), (".env", file_values or {})]
+    warnings = []
+    for where, values in sources:
+        for name in sorted(values):
+            if not name.startswith("GLOO_") or name in _ENV_FIELDS or name in _TOOLING:
+                continue
+            if name.startswith(_TOOLING_PREFIXES):
+                continue
+            close = difflib.get_close_matches(name, known, n=1)
+            guess = f"; did you mean {close[0]}?" if close else "; it is ignored."
+            warnings.append(f"{name} (in {where}) is not a gloo-mcp setting{guess}")
+    return warnings
+
+
+def _base_url_warning(base_url: str) -> str | None:
+    path = urlsplit(base_url).path
+    if not path or path == "/":
+        return None
+    return (
+        f"GLOO_BASE_URL has a path ({path[:60]}); Gloo's base URL is an origin such as {DEFAULT_BASE_URL}, "
+        "and gloo-mcp adds /ai/v1/… and /oauth2/token to it itself."
+    )
 
 
 async def _store(settings: Settings) -> str:
@@ -48,35 +93,64 @@ async def _probe(settings: Settings) -> bool:
     """Reachability, credentials, the store, then sign-in if configured: one line each; stops at the first failure."""
     client = GlooClient.open(settings)
     try:
-        steps: list[tuple[str, Callable[[], Awaitable[str]]]] = [
-            ("reachability", client.reach),
-            ("credentials", client.verify_credentials),
-            ("store", lambda: _store(settings)),
-        ]
-        if settings.oauth_issuer is not None or settings.resource_url is not None:
-            steps.append(("sign-in", lambda: _sign_in(settings)))
-        for finding, step in steps:
-            try:
-                _line(True, f"{finding}: {await step()}")
-            except GlooError as error:
-                _line(False, f"{finding}: {error}")
-                return False
-        return True
+        try:
+            reached = await client.reach()
+        except GlooError as error:
+            _line("FAIL", f"reachability: {error}")
+            return False
+        _line("ok", f"reachability: {reached}")
+        try:
+            _line("ok", f"credentials: {await client.verify_credentials()}")
+        except GlooError as error:
+            _line("FAIL", f"credentials: {error}")
+            return False
     finally:
         await client.aclose()
+    if SIMULATOR_NOTE in reached and settings.store_url is None:
+        _line(
+            "warn",
+            "store: GLOO_BASE_URL is the gloo-mcp simulator but GLOO_STORE_URL is not set, so simulated chats "
+            "would be listed with your real ones; give them a store of their own with GLOO_STORE_URL (the "
+            "simulator suggests one).",
+        )
+    steps: list[tuple[str, Callable[[], Awaitable[str]]]] = [("store", lambda: _store(settings))]
+    if settings.oauth_issuer is not None or settings.resource_url is not None:
+        steps.append(("sign-in", lambda: _sign_in(settings)))
+    for finding, step in steps:
+        try:
+            _line("ok", f"{finding}: {await step()}")
+        except GlooError as error:
+            _line("FAIL", f"{finding}: {error}")
+            return False
+    return True
 
 
-def run_check() -> int:
-    """Returns 0 when the configuration is usable, Gloo answers, and it accepted the credentials."""
+def run_check(environ: Mapping[str, str], env_file: Path) -> int:
+    """Returns 0 when the configuration is usable, Gloo answers, and it accepted the credentials.
+
+    ``environ`` is the process environment and ``env_file`` the ``.env`` it may be read with.
+    """
+    file_values = _env_file_values(env_file)
+    source = f"read {env_file}" if file_values is not None else f"no .env in {env_file.parent}, environment only"
+    warnings = _unknown_names(environ, file_values)
     try:
-        settings = load_settings()
+        settings = load_settings(environ, env_file=env_file)
     except ConfigurationError as error:
-        _line(False, f"configuration: {error}")
+        _line("FAIL", f"configuration: {error} ({source})")
+        for warning in warnings:
+            _line("warn", f"configuration: {warning}")
         return 1
-    _line(True, f"configuration: base URL {settings.base_url}, timeout {settings.timeout:g} s")
+    _line(
+        "ok",
+        f"configuration: base URL {settings.base_url}, backend {settings.backend}, timeout {settings.timeout:g} s "
+        f"({source})",
+    )
+    base_url_warning = _base_url_warning(settings.base_url)
+    for warning in ([base_url_warning] if base_url_warning else []) + warnings:
+        _line("warn", f"configuration: {warning}")
     try:
         settings.require_credentials()
     except ConfigurationError as error:
-        _line(False, f"credentials: {error}")
+        _line("FAIL", f"credentials: {error}")
         return 1
     return 0 if anyio.run(_probe, settings) else 1

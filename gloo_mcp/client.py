@@ -20,11 +20,10 @@ from pydantic import BaseModel, ValidationError
 
 from gloo_mcp.auth import ApiKeyProvider, ClientCredentialsProvider, TokenProvider
 from gloo_mcp.chat_scan import ChatScan
-from gloo_mcp.config import Settings
+from gloo_mcp.config import DEFAULT_BASE_URL, Settings
 from gloo_mcp.errors import (
-    ChatNotFoundError,
+    BadResponseError,
     GlooError,
-    InvalidRequestError,
     MaybeProcessedError,
     UpstreamTimeoutError,
     UpstreamUnavailableError,
@@ -38,6 +37,7 @@ from gloo_mcp.retry import RetryPolicy, server_named_wait
 __all__ = [
     "HISTORY_BODY_BYTES",
     "MAX_BODY_BYTES",
+    "SIMULATOR_NOTE",
     "TOO_LARGE",
     "GlooClient",
     "MessageOptions",
@@ -70,6 +70,8 @@ CONNECT_TIMEOUT = 10.0
 POOL_SIZE = 64
 """Upstream connections, all kept alive: a burst of up to 64 concurrent calls waits on no
 connection, and later bursts reuse them instead of opening new ones."""
+SIMULATOR_NOTE = "the gloo-mcp simulator, not Gloo AI"
+"""How :meth:`GlooClient.reach` names an origin that answers ``X-Gloo-Simulator: true``."""
 _PROBE_CHAT_ID = "c00000000-0000-0000-0000-gloo-mcp-check"
 _USER_AGENT = "gloo-mcp/0.1"
 
@@ -197,37 +199,68 @@ class GlooClient:
     async def reach(self) -> str:
         """Prove Gloo's origin answers HTTP (DNS, TCP, TLS, proxy), without credentials.
 
-        Any status counts: the point is that a server answered. Transport failures raise
-        the same UpstreamUnavailableError a tool call would show.
+        Any status counts: the point is that a server answered. A server that says it is the
+        simulator (``X-Gloo-Simulator: true``) is named as such (:data:`SIMULATOR_NOTE`).
+        Transport failures raise the same UpstreamUnavailableError a tool call would show.
         """
         started = anyio.current_time()
         try:
             async with self._http.stream("GET", "/", headers={"Accept": "*/*"}) as response:
                 status = response.status_code  # the body is never read: only the status matters here
+                simulator = response.headers.get("x-gloo-simulator", "").lower() == "true"
         except httpx2.TransportError as exc:
             raise self._unreachable(exc) from None
         elapsed_ms = (anyio.current_time() - started) * 1000
-        return f"{self.settings.base_url} answered (HTTP {status} in {elapsed_ms:.0f} ms)"
+        note = f"; it is {SIMULATOR_NOTE}" if simulator else ""
+        return f"{self.settings.base_url} answered (HTTP {status} in {elapsed_ms:.0f} ms){note}"
 
     async def verify_credentials(self) -> str:
         """Prove the credentials work on the configured backend's API without creating anything.
 
-        Message API: read a chat id that cannot exist; Gloo's "not found" means it accepted
+        Message API: read a chat id that cannot exist; Gloo's "not found" (FastAPI's
+        ``{"detail": …}`` with 404, or 422 should it refuse the id's shape) means it accepted
         the bearer. Completions V2: send a request it must reject as invalid (no messages),
-        which costs nothing; "invalid request" means it accepted the bearer. A 401 raises
-        AuthenticationError either way.
+        which costs nothing; its 400/422 error body means it accepted the bearer. Only an
+        answer shaped like Gloo's counts: a web page's 404 or a proxy's error page raises
+        BadResponseError pointing at GLOO_BASE_URL. A 401 or 403 raises AuthenticationError.
         """
         if self.settings.backend == "completions":
-            with contextlib.suppress(InvalidRequestError):
-                await self.call("POST", "/ai/v2/chat/completions", payload={"messages": [], "auto_routing": True})
             probe = "a request Completions V2 rejects as empty"
+            status, kind, body = await self._probe(
+                "POST", "/ai/v2/chat/completions", payload={"messages": [], "auto_routing": True}
+            )
+            expected = status in (400, 422)
         else:
-            with contextlib.suppress(ChatNotFoundError):
-                await self.get_chat(_PROBE_CHAT_ID)
             probe = "a read of a non-existent chat"
+            status, kind, body = await self._probe("GET", CHAT_PATH, params={"chat_id": _PROBE_CHAT_ID})
+            expected = status in (404, 422)
+        shaped = isinstance(body, dict) and ("detail" in body or "error" in body)
+        if not (expected and shaped):
+            if status in (401, 403, 429) or (status >= 500 and shaped):
+                raise error_from_status(status, body)
+            raise BadResponseError(
+                f"{self.settings.base_url} did not answer like Gloo ({probe} got HTTP {status}, {kind}); check "
+                f"GLOO_BASE_URL: Gloo's is an origin such as {DEFAULT_BASE_URL}, without a path.",
+                status=status,
+            )
         if self.settings.auth_mode == "api_key":
             return f"Gloo accepted the API key ({probe}; nothing was created)"
         return f"Gloo issued a token for the client credentials and accepted it ({probe}; nothing was created)"
+
+    async def _probe(
+        self, method: str, path: str, *, params: Mapping[str, str] | None = None, payload: object = None
+    ) -> tuple[int, str, object]:
+        """One authenticated request for ``check``, not retried: status, content type, JSON body (None if not JSON)."""
+        self.settings.require_credentials()
+        with anyio.move_on_after(self.settings.timeout):
+            try:
+                headers = {"Authorization": f"Bearer {await self._tokens.token()}"}
+                async with self._http.stream(method, path, params=params, json=payload, headers=headers) as response:
+                    kind = response.headers.get("content-type", "").split(";")[0].strip()[:60] or "no content type"
+                    return response.status_code, kind, await read_detail(response)
+            except httpx2.TransportError as exc:
+                raise self._unreachable(exc) from None
+        raise self._timeout_error(maybe_processed=False)
 
     # --- one request, with deadline, auth refresh and safe retries -------------------
 

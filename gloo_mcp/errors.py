@@ -206,6 +206,12 @@ def error_from_status(
             f"Gloo has no chat with id {chat_id!r}; check the id, or call send_message to start a new conversation.",
             status=status,
         )
+    if status == 404 and is_message_post:  # the message endpoint itself is missing: the base URL is wrong
+        return ConfigurationError(
+            f"Gloo's message endpoint was not found (HTTP 404){reason}; check GLOO_BASE_URL, which must be Gloo's "
+            "origin (https://platform.ai.gloo.com) without a path.",
+            status=status,
+        )
     if status == 429:
         return RateLimitedError(
             f"Gloo is rate-limiting these requests (HTTP 429){reason}; try again {human_wait(retry_after)}.",
