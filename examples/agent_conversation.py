@@ -1,7 +1,10 @@
 """A pydantic-ai agent holds a multi-turn conversation with Gloo AI through gloo-mcp over MCP.
 
-    python examples/agent_conversation.py                        # offline: simulator + scripted model
-    python examples/agent_conversation.py --model openai:gpt-5   # a real LLM (set its API key first)
+From the repository root, after ``python3 -m venv .venv && .venv/bin/pip install -e ".[dev]"``
+(the dev extra brings pydantic-ai):
+
+    .venv/bin/python examples/agent_conversation.py                        # offline: simulator + scripted model
+    .venv/bin/python examples/agent_conversation.py --model openai:gpt-5   # a real LLM (set its API key first)
 
 The agent talks to gloo-mcp the way any host does: it launches ``gloo-mcp`` over stdio
 and sees the three tools and the server's instructions. With GLOO_* credentials in the
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -107,9 +111,11 @@ def gloo_environment() -> Iterator[dict[str, str]]:
     from gloo_mcp.simulator import SimulatorState, running_simulator
 
     sim = SimulatorState()
-    with running_simulator(sim) as url:
+    # Simulated chats get a throwaway store, so they never join your real conversations.
+    with running_simulator(sim) as url, tempfile.TemporaryDirectory(prefix="gloo-mcp-example-") as scratch:
         print(f"(no Gloo credentials set: using the local Gloo simulator at {url}, not Gloo AI)\n")
-        yield {**env, "GLOO_API_KEY": sim.api_key, "GLOO_BASE_URL": url}
+        store = f"sqlite:///{os.path.join(scratch, 'chats.db')}"
+        yield {**env, "GLOO_API_KEY": sim.api_key, "GLOO_BASE_URL": url, "GLOO_STORE_URL": store}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,9 @@
 """A plain MCP client script: ask Gloo through gloo-mcp, follow up, read the conversation back.
 
-    python examples/plain_client.py "What helps people recover hope?"
+From the repository root, after ``python3 -m venv .venv && .venv/bin/pip install -e ".[dev]"``
+(this one needs only the package itself, ``pip install -e .``; the other example needs the dev extra):
+
+    .venv/bin/python examples/plain_client.py "What helps people recover hope?"
 
 No agent framework: the official MCP SDK's ``Client`` launches gloo-mcp over stdio and
 uses the structured results directly (``structuredContent``), the way a program would.
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from typing import Any
 
 import anyio
@@ -62,9 +66,13 @@ def main() -> None:
     from gloo_mcp.simulator import SimulatorState, running_simulator
 
     sim = SimulatorState()
-    with running_simulator(sim) as url:
+    # Simulated chats get a throwaway store, so they never join your real conversations.
+    with running_simulator(sim) as url, tempfile.TemporaryDirectory(prefix="gloo-mcp-example-") as scratch:
         print(f"(no Gloo credentials set: using the local Gloo simulator at {url}, not Gloo AI)\n")
-        anyio.run(converse, question, {**env, "GLOO_API_KEY": sim.api_key, "GLOO_BASE_URL": url})
+        store = f"sqlite:///{os.path.join(scratch, 'chats.db')}"
+        anyio.run(
+            converse, question, {**env, "GLOO_API_KEY": sim.api_key, "GLOO_BASE_URL": url, "GLOO_STORE_URL": store}
+        )
 
 
 if __name__ == "__main__":

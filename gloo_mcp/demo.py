@@ -2,15 +2,18 @@
 
 Ask a question, continue with Gloo's first suggested follow-up, read the conversation
 back. Against Gloo when credentials are configured; otherwise against the local
-simulator, started here, and the output says so.
+simulator, started here, and the output says so: then the server gets a temporary
+conversation store (``GLOO_STORE_URL``), so simulated chats never join the user's own.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import textwrap
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -96,8 +99,12 @@ async def _steps(client: Client) -> None:
     first = _structured(await client.call_tool("send_message", {"query": SEED_QUESTION}), "send_message")
     _show_reply(first)
 
-    follow_up = first["suggestions"][0] if first["suggestions"] else "Can you say more about that?"
-    _say(f"\n② continue_chat with the first suggestion: {follow_up}\n")
+    if first["suggestions"]:
+        follow_up = first["suggestions"][0]
+        _say(f"\n② continue_chat with Gloo's first suggested follow-up: {follow_up}\n")
+    else:  # suggestions are optional (GLOO_ENABLE_SUGGESTIONS=false, or none came back): say so, never pretend
+        follow_up = "Can you say more about that?"
+        _say(f"\n② continue_chat (Gloo suggested no follow-ups, so the demo asks its own): {follow_up}\n")
     second = _structured(
         await client.call_tool("continue_chat", {"chat_id": first["chat_id"], "query": follow_up}), "continue_chat"
     )
@@ -131,8 +138,11 @@ def run_demo() -> int:
             sim = SimulatorState()
             url = stack.enter_context(running_simulator(sim))
             _say("No Gloo credentials are set (GLOO_API_KEY, or GLOO_CLIENT_ID + GLOO_CLIENT_SECRET), so this demo")
-            _say(f"runs OFFLINE against the local Gloo simulator at {url}. Its answers are simulated, not Gloo AI.\n")
+            _say(f"runs OFFLINE against the local Gloo simulator at {url}. Its answers are simulated, not Gloo AI,")
+            _say("and its conversations go to a temporary store that is deleted afterwards, never to yours.\n")
+            scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="gloo-mcp-demo-"))
             env |= {
+                "GLOO_STORE_URL": f"sqlite:///{Path(scratch) / 'chats.db'}",
                 "GLOO_BASE_URL": url,
                 "GLOO_CLIENT_ID": sim.client_id,
                 "GLOO_CLIENT_SECRET": sim.client_secret,

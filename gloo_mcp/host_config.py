@@ -1,8 +1,10 @@
 """``gloo-mcp config HOST``: a ready-to-paste MCP server entry for each popular host.
 
 The local entry names this installation's executable by absolute path (hosts start servers
-without the user's shell, virtualenv or PATH) and lists the variables to fill in as
-placeholders. The remote entry (``--url``) points the host at a gloo-mcp deployment served
+without the user's shell, virtualenv or PATH). Secrets appear as references the host
+resolves where it can (Claude Code's ``${VAR}``, VS Code's encrypted ``${input:…}``) and as
+placeholders to fill in elsewhere; ``GLOO_BASE_URL`` and ``GLOO_BACKEND``, which are not
+secrets, are copied when they are set here. The remote entry (``--url``) points the host at a gloo-mcp deployment served
 over Streamable HTTP: with OAuth the host signs its user in itself, and with the shared
 token it sends a placeholder the host fills in. A real secret is never printed, even
 when one is set here.
@@ -13,12 +15,15 @@ from __future__ import annotations
 import shlex
 import shutil
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 __all__ = [
+    "CARRIED_VARIABLES",
     "HOSTS",
+    "carried_settings",
     "check_remote_url",
     "host_config",
     "remote_host_config",
@@ -34,6 +39,10 @@ SERVER_NAME = "gloo"
 TOKEN_VARIABLE = "GLOO_MCP_AUTH_TOKEN"
 _TOKEN_INPUT = "gloo-mcp-auth-token"
 _EXAMPLE_URL = "https://mcp.example.com/mcp"
+
+CARRIED_VARIABLES = ("GLOO_BASE_URL", "GLOO_BACKEND")
+"""Settings a local entry copies from the environment ``gloo-mcp config`` runs in: they choose which Gloo answers,
+and neither is a secret."""
 
 _WHAT = {"GLOO_CLIENT_ID": "Gloo client id", "GLOO_CLIENT_SECRET": "Gloo client secret", "GLOO_API_KEY": "Gloo API key"}
 
@@ -60,10 +69,29 @@ def _windows_env(platform: str) -> dict[str, str]:
     return {"PYTHONIOENCODING": "utf-8"} if platform == "win32" else {}
 
 
-def host_config(host: Host, *, api_key: bool = False, platform: str = sys.platform) -> dict[str, Any]:
-    """The JSON document (or fragment) ``host`` reads its MCP servers from."""
+def carried_settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """The :data:`CARRIED_VARIABLES` set in ``environ``; a base URL carrying a user name or password is left out."""
+    carried = {}
+    for name in CARRIED_VARIABLES:
+        value = (environ.get(name) or "").strip()
+        if not value:
+            continue
+        if name == "GLOO_BASE_URL" and ("@" in value or any(c.isspace() for c in value)):
+            continue  # it may hold a credential; gloo-mcp refuses such a URL anyway
+        carried[name] = value
+    return carried
+
+
+def host_config(
+    host: Host, *, api_key: bool = False, platform: str = sys.platform, carried: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The JSON document (or fragment) ``host`` reads its MCP servers from.
+
+    ``carried`` (see :func:`carried_settings`) is copied into the entry's ``env`` as it is.
+    """
     command, *args = server_command()
     variables = _variables(api_key)
+    extra = {**dict(carried or {}), **_windows_env(platform)}
     if host == "vscode":  # VS Code prompts for ${input:…} values and stores them encrypted
         inputs = [
             {
@@ -75,13 +103,15 @@ def host_config(host: Host, *, api_key: bool = False, platform: str = sys.platfo
             for name in variables
         ]
         env = {name: f"${{input:{name.lower().replace('_', '-')}}}" for name in variables}
-        server = {"type": "stdio", "command": command, "args": args, "env": {**env, **_windows_env(platform)}}
+        server = {"type": "stdio", "command": command, "args": args, "env": {**env, **extra}}
         return {"inputs": inputs, "servers": {SERVER_NAME: server}}
-    env = {**{name: f"<your {_WHAT[name]}>" for name in variables}, **_windows_env(platform)}
-    entry: dict[str, Any] = {"command": command, "args": args, "env": env}
-    if host == "claude-code":
-        entry = {"type": "stdio", **entry}
-    return {"mcpServers": {SERVER_NAME: entry}}
+    if host == "claude-code":  # .mcp.json: Claude Code expands ${VAR} from the environment it starts in
+        env = {name: f"${{{name}}}" for name in variables}
+        return {
+            "mcpServers": {SERVER_NAME: {"type": "stdio", "command": command, "args": args, "env": {**env, **extra}}}
+        }
+    env = {name: f"<your {_WHAT[name]}>" for name in variables}
+    return {"mcpServers": {SERVER_NAME: {"command": command, "args": args, "env": {**env, **extra}}}}
 
 
 def where_it_goes(host: Host) -> str:
@@ -90,8 +120,9 @@ def where_it_goes(host: Host) -> str:
         "claude-desktop": "Merge into claude_desktop_config.json (Claude Desktop: Settings > Developer > Edit Config): "
         "~/Library/Application Support/Claude/ on macOS, %APPDATA%\\Claude\\ on Windows; fill in the <placeholders>, "
         "then restart Claude.",
-        "claude-code": "Save as .mcp.json in your project root (shared with the team), or add it for yourself with "
-        f"`claude mcp add-json {SERVER_NAME} '<the \"{SERVER_NAME}\" object>'`; fill in the <placeholders>.",
+        "claude-code": "Save as .mcp.json in your project root; it holds no secret, so it can be shared with the team: "
+        "Claude Code fills in the ${GLOO_…} references from the environment it starts in, so export them in the shell "
+        "you run `claude` from.",
         "cursor": "Merge into ~/.cursor/mcp.json (all projects) or .cursor/mcp.json (this project); fill in the "
         "<placeholders>.",
         "vscode": "Save as .vscode/mcp.json in your workspace; VS Code asks for the values on first start "
