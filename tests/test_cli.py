@@ -58,7 +58,8 @@ def test_check_passes_against_the_simulator_without_creating_a_chat(tmp_path: Pa
             if mode == "client_credentials"
             else {"GLOO_API_KEY": state.api_key}
         )
-        done = run("check", cwd=tmp_path, env={"GLOO_BASE_URL": url, **creds})
+        store = f"sqlite:///{tmp_path / 'simulated.db'}"  # simulated chats in a store of their own
+        done = run("check", cwd=tmp_path, env={"GLOO_BASE_URL": url, "GLOO_STORE_URL": store, **creds})
     assert done.returncode == 0, done.stdout + done.stderr
     findings = [line.split(":", 1)[0] for line in done.stdout.splitlines()]
     assert findings == ["ok    configuration", "ok    reachability", "ok    credentials", "ok    store"]

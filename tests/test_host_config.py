@@ -57,10 +57,19 @@ def test_desktop_style_hosts_get_an_mcp_servers_entry_with_placeholders(host: st
     }
 
 
-def test_claude_code_gets_a_typed_stdio_entry_for_mcp_json() -> None:
+def test_claude_code_gets_a_typed_stdio_entry_for_mcp_json_with_references_to_the_secrets() -> None:
     server = only_server(config_of("claude-code"), "mcpServers")
     assert server["type"] == "stdio"
     assert_runs_installed_gloo_mcp(server)
+    assert server["env"] == {"GLOO_CLIENT_ID": "${GLOO_CLIENT_ID}", "GLOO_CLIENT_SECRET": "${GLOO_CLIENT_SECRET}"}
+
+
+def test_a_base_url_holding_a_password_is_never_carried_into_an_entry() -> None:
+    done = run(
+        "config", "cursor", env={"GLOO_BASE_URL": "https://user:hunter2@gloo.example", "GLOO_BACKEND": "message"}
+    )
+    assert done.returncode == 0 and "hunter2" not in done.stdout + done.stderr
+    assert json.loads(done.stdout)["mcpServers"]["gloo"]["env"]["GLOO_BACKEND"] == "message"
 
 
 def test_vscode_gets_servers_and_prompts_for_secrets_instead_of_storing_them() -> None:
