@@ -1,14 +1,17 @@
 """gloo-mcp against its floor and its alternatives, in one run.
 
-    python -m bench                 # the full run (about a minute); figures for docs/performance.md
+    python -m bench                 # the full run (about 4 minutes); figures for docs/performance.md
     python -m bench --quick         # a smoke run with small counts (the test suite runs it)
     python -m bench --json out.json --server-src ../old-checkout/src   # another version, same benchmark
+    python -m bench --only growth   # just the growth curves (long conversations, a big chat index)
 
 Cold start (spawn to tools/list) against a bare MCPServer; per-call overhead against
 the same upstream request made directly with httpx2; concurrency against the seed
 tutorial's synchronous loop; resident memory over many calls. Everything runs on
-127.0.0.1 against the simulator. Timings are medians of one run on whatever machine
-runs it: compare ratios, not absolute numbers.
+127.0.0.1 against the simulator. Growth curves (bench/growth.py): history, V2 request
+bodies, list_chats and V2 suggestions as conversations and the chat index grow, in
+process. Timings are medians of one run on whatever machine runs it: compare ratios,
+not absolute numbers.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import anyio
 
 from bench.calls import Concurrency, Memory, Overhead, measure_concurrency, measure_memory, measure_overhead
 from bench.cold_start import ColdStart, measure_cold_start, measure_cold_start_instructions
+from bench.growth import FULL_GROWTH, QUICK_GROWTH, Growth, GrowthSizes, growth_rows, measure_growth
 from bench.process import SERVER_SRC_VARIABLE
 from gloo_mcp.client import POOL_SIZE
 from gloo_mcp.simulator import SimulatorState, running_simulator
@@ -40,20 +44,27 @@ class Sizes:
     concurrent_calls: int
     latency_s: float
     memory_calls: int
+    growth: GrowthSizes
 
 
-FULL = Sizes(cold_start_runs=21, overhead_calls=300, concurrent_calls=50, latency_s=0.2, memory_calls=1000)
-QUICK = Sizes(cold_start_runs=2, overhead_calls=20, concurrent_calls=10, latency_s=0.05, memory_calls=60)
+FULL = Sizes(
+    cold_start_runs=21, overhead_calls=300, concurrent_calls=50, latency_s=0.2, memory_calls=1000, growth=FULL_GROWTH
+)
+QUICK = Sizes(
+    cold_start_runs=2, overhead_calls=20, concurrent_calls=10, latency_s=0.05, memory_calls=60, growth=QUICK_GROWTH
+)
+SECTIONS = ("calls", "growth")
 
 
 @dataclass(frozen=True)
 class Report:
     machine: dict[str, Any]
     sizes: Sizes
-    cold_start: ColdStart
-    overhead: Overhead
-    concurrency: Concurrency
-    memory: Memory
+    cold_start: ColdStart | None
+    overhead: Overhead | None
+    concurrency: Concurrency | None
+    memory: Memory | None
+    growth: Growth | None
 
 
 def _machine() -> dict[str, Any]:
@@ -67,15 +78,19 @@ def _machine() -> dict[str, Any]:
     }
 
 
-def run(sizes: Sizes) -> Report:
+def run(sizes: Sizes, sections: tuple[str, ...] = SECTIONS) -> Report:
     machine = _machine()
-    cold = measure_cold_start(sizes.cold_start_runs)
-    sim = SimulatorState()
-    with running_simulator(sim) as url:
-        overhead = anyio.run(measure_overhead, url, sim, sizes.overhead_calls)
-        concurrency = anyio.run(measure_concurrency, url, sim, sizes.concurrent_calls, sizes.latency_s)
-        memory = anyio.run(measure_memory, url, sim, sizes.memory_calls)
-    return Report(machine, sizes, cold, overhead, concurrency, memory)
+    cold = overhead = concurrency = memory = growth = None
+    if "calls" in sections:
+        cold = measure_cold_start(sizes.cold_start_runs)
+        sim = SimulatorState()
+        with running_simulator(sim) as url:
+            overhead = anyio.run(measure_overhead, url, sim, sizes.overhead_calls)
+            concurrency = anyio.run(measure_concurrency, url, sim, sizes.concurrent_calls, sizes.latency_s)
+            memory = anyio.run(measure_memory, url, sim, sizes.memory_calls)
+    if "growth" in sections:
+        growth = anyio.run(measure_growth, sizes.growth)
+    return Report(machine, sizes, cold, overhead, concurrency, memory, growth)
 
 
 def _iqr(samples: list[float]) -> str:
@@ -87,9 +102,18 @@ def _mark(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
 
-def render(report: Report) -> str:
-    c, o, k, m = report.cold_start, report.overhead, report.concurrency, report.memory
-    rows = [
+def _table(rows: list[tuple[str, str, str, str]]) -> list[str]:
+    width = max(len(r[0]) for r in rows)
+    value_width = max(len(r[1]) for r in rows)
+    target_width = max(13, *(len(r[2]) + 1 for r in rows))
+    return [
+        f"{name:<{width}}  {value:<{value_width}}  {target:<{target_width}} {mark}".rstrip()
+        for name, value, target, mark in rows
+    ]
+
+
+def _call_rows(c: ColdStart, o: Overhead, k: Concurrency, m: Memory) -> list[tuple[str, str, str, str]]:
+    return [
         ("cold start, gloo-mcp (median)", f"{c.gloo_median_s * 1000:.0f} ms", "", ""),
         ("cold start, bare MCPServer (median)", f"{c.floor_median_s * 1000:.0f} ms", "", ""),
         (
@@ -140,17 +164,24 @@ def render(report: Report) -> str:
         (f"server RSS after {m.calls} more calls", f"{m.rss_after_calls_mib:.1f} MiB", "", ""),
         ("memory growth", f"{m.growth_mib:+.2f} MiB", "< 5 MiB", _mark(m.growth_mib < 5)),
     ]
-    width = max(len(r[0]) for r in rows)
-    value_width = max(len(r[1]) for r in rows)
-    lines = [
-        f"{name:<{width}}  {value:<{value_width}}  {target:<13} {mark}".rstrip() for name, value, target, mark in rows
-    ]
+
+
+def render(report: Report) -> str:
     machine = report.machine
-    head = (
+    lines = [
         f"{machine['platform']}, {machine['cpus']} CPUs, Python {machine['python']}, mcp {machine['mcp']}, "
         f"load average {machine['load_average']}"
-    )
-    return "\n".join([head, *lines])
+    ]
+    c, o, k, m = report.cold_start, report.overhead, report.concurrency, report.memory
+    if c is not None and o is not None and k is not None and m is not None:
+        lines += _table(_call_rows(c, o, k, m))
+    if report.growth is not None:
+        lines += [
+            "",
+            "growth curves (in process, against the simulator over ASGI)",
+            *_table(growth_rows(report.growth)),
+        ]
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -163,10 +194,15 @@ def main() -> None:
         action="store_true",
         help="also count cold-start instructions with valgrind's callgrind (steady under load; ~70 s)",
     )
+    parser.add_argument(
+        "--only",
+        choices=SECTIONS,
+        help="run one section: calls (cold start, overhead, concurrency, memory) or growth (the growth curves)",
+    )
     args = parser.parse_args()
     if args.server_src:
         os.environ[SERVER_SRC_VARIABLE] = str(args.server_src.resolve())
-    report = run(QUICK if args.quick else FULL)
+    report = run(QUICK if args.quick else FULL, (args.only,) if args.only else SECTIONS)
     print(render(report))
     document = asdict(report)
     if args.instructions:
