@@ -34,8 +34,9 @@ __all__ = ["ChatBackend", "CompletionsBackend", "MessageBackend", "title_of"]
 logger = logging.getLogger(__name__)
 
 TITLE_LENGTH = 80
-_EARLIER_BYTES = 4 * 1024 * 1024
-"""Stored JSON read for one turn's context: more than any budget can use (a token is ≥ 1 byte of content)."""
+_STORED_BYTES_PER_TOKEN = 12
+"""Stored JSON read per token of context budget: a token is about 3 characters of content, and a stored
+message carries its sources and ids besides, so 4 times that covers what the budget can use."""
 SNAPSHOT_CHARACTERS = 64 * 1024 * 1024
 """Chat text the Message API backend keeps for paging back (the newest kept chat may alone exceed it briefly)."""
 SNAPSHOT_TTL = 120.0
@@ -227,8 +228,16 @@ class CompletionsBackend:
                 "Completions V2 grounds an answer in one publisher at a time; pass a single publisher name."
             )
         routing.fields(grounded=bool(publishers))  # reject bad combinations before touching the store
-        earlier, turns_before = await self._earlier_page(chat_id, owner) if chat_id is not None else ([], 0)
+        if chat_id is not None:
+            await self._known(chat_id, owner)
         limit = settings.character_limit if options.character_limit is None else options.character_limit
+        budget = budget_for(
+            configured=settings.context_budget,
+            model=await self._model(routing),
+            answer_characters=limit,
+            question=query,
+        )
+        earlier, turns_before = await self._earlier_page(chat_id, owner, budget) if chat_id is not None else ([], 0)
         sources_limit = settings.sources_limit if options.sources_limit is None else options.sources_limit
         suggest = settings.enable_suggestions if options.enable_suggestions is None else options.enable_suggestions
         request = _Request(
@@ -239,12 +248,6 @@ class CompletionsBackend:
             publisher=publishers[0] if publishers else None,
             sources_limit=sources_limit,
             on_text=on_text,
-        )
-        budget = budget_for(
-            configured=settings.context_budget,
-            model=await self._model(routing),
-            answer_characters=limit,
-            question=query,
         )
         asked = datetime.now(UTC)
         completion, left_out, suggestions = await self._answer_with_suggestions(request, budget, suggest=suggest)
@@ -349,13 +352,15 @@ class CompletionsBackend:
         )
         return completion, left_out
 
-    async def _earlier_page(self, chat_id: str, owner: str) -> tuple[list[ChatMessage], int]:
-        """The newest earlier messages that could fit any context budget, and how many turns precede them.
+    async def _earlier_page(self, chat_id: str, owner: str, budget: int) -> tuple[list[ChatMessage], int]:
+        """The newest earlier messages that could fit ``budget`` tokens, and how many turns precede them.
 
-        Read by position from the store, newest first, so a turn costs the same at 20 or 20,000 turns.
+        Read by position from the store, newest first, and only as much stored JSON as the budget
+        could use, so a turn costs the same at 20 or 20,000 turns.
         """
-        await self._known(chat_id, owner)
-        page = await self._store.newest_messages(chat_id, owner=owner, before=None, budget=_EARLIER_BYTES)
+        page = await self._store.newest_messages(
+            chat_id, owner=owner, before=None, budget=max(budget, 1) * _STORED_BYTES_PER_TOKEN
+        )
         return page.messages, (page.start + 1) // 2
 
     async def _model(self, routing: Routing) -> ModelInfo | None:

@@ -109,6 +109,18 @@ def _fts_phrase(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
+_FEW_HITS = 100
+
+
+def _hits(db: sqlite3.Connection, text: str) -> int:
+    """How many titles contain ``text``, counted only up to _FEW_HITS + 1 (cheap either way)."""
+    (count,) = db.execute(
+        "SELECT count(*) FROM (SELECT 1 FROM chats_title WHERE chats_title MATCH ? LIMIT ?)",
+        (_fts_phrase(text), _FEW_HITS + 1),
+    ).fetchone()
+    return int(count)
+
+
 _BUSY_TIMEOUT_MS = 30_000
 
 
@@ -269,21 +281,27 @@ class SQLiteStore:
     async def list_chats(
         self, *, owner: str, text: str | None, limit: int, cursor: str | None
     ) -> tuple[list[ChatSummary], str | None]:
-        clauses: list[str] = ["owner = ?"]
-        params: list[object] = [owner]
-        if text and len(text) >= _TRIGRAM:
-            clauses.append("(rowid IN (SELECT rowid FROM chats_title WHERE chats_title MATCH ?) OR chat_id = ?)")
-            params += [_fts_phrase(text), text]
-        elif text:
-            clauses.append("(title LIKE ? ESCAPE '\\' OR chat_id = ?)")
-            params += [_like(text), text]
-        if cursor:
-            updated_at, chat_id = decode_cursor(cursor)
-            clauses.append("(updated_at, chat_id) < (?, ?)")  # a row value: seeks in chats_by_update
-            params += [updated_at, chat_id]
-        query = f"SELECT * FROM chats WHERE {' AND '.join(clauses)} ORDER BY updated_at DESC, chat_id DESC LIMIT ?"
+        searched = text is not None and len(text) >= _TRIGRAM
+        cursor_at = decode_cursor(cursor) if cursor else None
 
         def read(db: sqlite3.Connection) -> list[ChatSummary]:
+            # Text that few titles contain is found through the title index, sorting only its hits; text that
+            # many contain, by walking the owner's chats newest first until a page is full (it comes soon).
+            # SQLite keeps no statistics here, so the index is asked how many hits there are (up to
+            # _FEW_HITS + 1): each way, a page costs about the same at 1k or 1M chats.
+            by_title = searched and _hits(db, text or "") <= _FEW_HITS
+            clauses = ["+owner = ?" if by_title else "owner = ?"]  # unary +: not through chats_by_owner
+            params: list[object] = [owner]
+            if by_title:
+                clauses.append("(rowid IN (SELECT rowid FROM chats_title WHERE chats_title MATCH ?) OR chat_id = ?)")
+                params += [_fts_phrase(text or ""), text]
+            elif text:
+                clauses.append("(title LIKE ? ESCAPE '\\' OR chat_id = ?)")
+                params += [_like(text), text]
+            if cursor_at is not None:
+                clauses.append("(updated_at, chat_id) < (?, ?)")  # a row value: seeks in chats_by_owner
+                params += list(cursor_at)
+            query = f"SELECT * FROM chats WHERE {' AND '.join(clauses)} ORDER BY updated_at DESC, chat_id DESC LIMIT ?"
             return [_summary(row) for row in db.execute(query, (*params, limit + 1))]
 
         rows: list[ChatSummary] = await self._run(read)
