@@ -241,6 +241,7 @@ def _words(text: str) -> str:
     return " ".join(text.split())
 
 
+@pytest.mark.load  # a real browser: with the end-to-end runs (pytest -m load, .ci/run)
 @pytest.mark.parametrize("theme", ["light", "dark"])
 async def test_a_person_sees_the_answer_its_sources_and_follow_ups(
     sim: SimulatorState, chromium: str, host_page: Path, screenshots: Path, theme: str
@@ -279,6 +280,7 @@ async def test_a_person_sees_the_answer_its_sources_and_follow_ups(
         assert await view.frame.evaluate("location.href") == "about:srcdoc"
 
 
+@pytest.mark.load  # a real browser: with the end-to-end runs (pytest -m load, .ci/run)
 async def test_the_card_stays_readable_at_320_pixels(
     sim: SimulatorState, chromium: str, host_page: Path, tmp_path: Path
 ) -> None:
@@ -295,6 +297,7 @@ async def test_the_card_stays_readable_at_320_pixels(
             assert bounds is not None and bounds["width"] <= 320
 
 
+@pytest.mark.load  # a real browser: with the end-to-end runs (pytest -m load, .ci/run)
 async def test_a_follow_up_button_continues_the_same_chat_through_the_host(
     sim: SimulatorState, chromium: str, host_page: Path
 ) -> None:
@@ -328,6 +331,7 @@ async def test_a_follow_up_button_continues_the_same_chat_through_the_host(
             assert reply.chat_id in context["content"][0]["text"]
 
 
+@pytest.mark.load  # a real browser: with the end-to-end runs (pytest -m load, .ci/run)
 async def test_a_host_without_tool_calls_gets_the_follow_up_as_the_users_next_message(
     sim: SimulatorState, chromium: str, host_page: Path
 ) -> None:
@@ -367,6 +371,7 @@ HOSTILE_REPLY = {
 }
 
 
+@pytest.mark.load  # a real browser: with the end-to-end runs (pytest -m load, .ci/run)
 async def test_untrusted_text_from_gloo_shows_as_literal_text_and_never_runs(
     sim: SimulatorState, chromium: str, host_page: Path
 ) -> None:
@@ -397,6 +402,7 @@ async def test_untrusted_text_from_gloo_shows_as_literal_text_and_never_runs(
     assert hostile["url"] == "javascript:alert(1)"
 
 
+@pytest.mark.load  # a real browser: with the end-to-end runs (pytest -m load, .ci/run)
 async def test_a_history_shows_the_newest_exchange_with_earlier_turns_collapsed(
     sim: SimulatorState, chromium: str, host_page: Path
 ) -> None:

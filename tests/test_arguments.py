@@ -17,6 +17,7 @@ from mcp import Client, MCPError, StdioServerParameters
 from mcp_types import PromptReference, ResourceTemplateReference
 
 from gloo_mcp.simulator import SimulatorState, running_simulator
+from tests.conftest import mcp_session
 from tests.test_stdio import server_env
 
 HUGE_ID = "c" + "x" * 1_000_000
@@ -58,17 +59,17 @@ def text(result: Any) -> str:
     ],
 )
 async def test_a_bad_argument_is_one_sentence_naming_it_what_was_wrong_and_what_is_allowed(
-    live_sim: tuple[SimulatorState, str], arguments: dict[str, Any], expected: str
+    sim: SimulatorState, arguments: dict[str, Any], expected: str
 ) -> None:
-    state, url = live_sim
-    async with stdio_session(state, url) as client:
+    state = sim
+    async with mcp_session(sim) as client:  # the same server code as over stdio, which the next tests drive
         result = await client.call_tool("send_message", arguments)
     message = text(result)
     assert message.startswith(f"send_message: {expected}"), message
     assert state.requests["message"] == 0
 
 
-async def test_a_huge_value_is_shown_shortened(live_sim: tuple[SimulatorState, str]) -> None:
+async def test_a_huge_value_is_shown_shortened_over_stdio(live_sim: tuple[SimulatorState, str]) -> None:
     state, url = live_sim
     async with stdio_session(state, url) as client:
         result = await client.call_tool("get_chat_history", {"chat_id": HUGE_ID})

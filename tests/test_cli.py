@@ -25,6 +25,7 @@ def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) 
     )
 
 
+@pytest.mark.load  # the whole demo in a subprocess: with the end-to-end runs (pytest -m load, .ci/run)
 def test_demo_runs_offline_on_the_simulator_and_says_so(tmp_path: Path) -> None:
     done = run("demo", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -35,6 +36,7 @@ def test_demo_runs_offline_on_the_simulator_and_says_so(tmp_path: Path) -> None:
     assert "(4 messages)" in out and out.rstrip().endswith("Demo complete.")
 
 
+@pytest.mark.load  # the whole demo in a subprocess: with the end-to-end runs (pytest -m load, .ci/run)
 def test_demo_with_unreachable_gloo_fails_with_one_clear_message(tmp_path: Path) -> None:
     done = run(
         "demo", cwd=tmp_path, env={"GLOO_API_KEY": "k", "GLOO_BASE_URL": "http://127.0.0.1:9", "GLOO_TIMEOUT": "5"}

@@ -8,6 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.load  # whole programs in subprocesses: with the end-to-end runs (pytest -m load)
+
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 CLEAN_ENV = {
     k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "XDG_DATA_HOME")

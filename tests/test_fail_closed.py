@@ -114,9 +114,10 @@ def test_a_public_bind_serves_unauthenticated_only_with_the_explicit_opt_out(tmp
     ("variable", "value"),
     [
         ("GLOO_TIMEOUT", "abc"),
-        ("GLOO_BASE_URL", "http://platform.ai.gloo.com"),
-        ("GLOO_STORE_URL", "mysql://somewhere/db"),
-        ("GLOO_CHARACTER_LIMIT", "0"),
+        # each is a server process: one runs in the quick suite, the rest with the end-to-end runs (-m load)
+        pytest.param("GLOO_BASE_URL", "http://platform.ai.gloo.com", marks=pytest.mark.load),
+        pytest.param("GLOO_STORE_URL", "mysql://somewhere/db", marks=pytest.mark.load),
+        pytest.param("GLOO_CHARACTER_LIMIT", "0", marks=pytest.mark.load),
     ],
 )
 async def test_a_configuration_error_keeps_the_token_guard_and_every_entry_point_reports_it(

@@ -140,6 +140,7 @@ def test_ctrl_c_ends_stdio_serving_quietly_with_status_130() -> None:
     assert len(err.splitlines()) <= 1  # at most the no-credentials warning
 
 
+@pytest.mark.load  # servers in subprocesses: with the end-to-end runs (pytest -m load, .ci/run)
 @pytest.mark.parametrize("command", [("serve", "--transport", "streamable-http"), ("simulator",)])
 def test_ctrl_c_ends_http_serving_and_the_simulator_quietly_with_status_130(command: tuple[str, ...]) -> None:
     port = free_port()
@@ -153,6 +154,7 @@ def test_ctrl_c_ends_http_serving_and_the_simulator_quietly_with_status_130(comm
 # --- a port in use is one line ------------------------------------------------------------------
 
 
+@pytest.mark.load  # servers in subprocesses: with the end-to-end runs (pytest -m load, .ci/run)
 @pytest.mark.parametrize(
     ("command", "program"),
     [(("serve", "--transport", "streamable-http"), "gloo-mcp"), (("simulator",), "gloo-mcp simulator")],
@@ -246,6 +248,7 @@ def test_two_simulator_runs_never_hand_out_the_same_chat_id() -> None:
     assert SimulatorState(run_id="fixed").new_id("c") == SimulatorState(run_id="fixed").new_id("c")
 
 
+@pytest.mark.load  # the whole demo in a subprocess: with the end-to-end runs (pytest -m load, .ci/run)
 def test_the_offline_demo_uses_a_temporary_store_and_the_real_suggestion_on_completions_v2(tmp_path: Path) -> None:
     data = tmp_path / "data"
     done = run("demo", cwd=tmp_path, env={"XDG_DATA_HOME": str(data), "GLOO_BACKEND": "completions"})
@@ -256,6 +259,7 @@ def test_the_offline_demo_uses_a_temporary_store_and_the_real_suggestion_on_comp
     assert f"② continue_chat with Gloo's first suggested follow-up: {suggested}" in done.stdout
 
 
+@pytest.mark.load  # the whole demo in a subprocess: with the end-to-end runs (pytest -m load, .ci/run)
 def test_the_demo_says_so_when_gloo_suggested_no_follow_ups(tmp_path: Path) -> None:
     done = run("demo", cwd=tmp_path, env={"GLOO_ENABLE_SUGGESTIONS": "false"})
     assert done.returncode == 0, done.stderr

@@ -26,7 +26,10 @@ from tests.conftest import TOOL_NAMES, free_port
 INSPECTOR = os.environ.get("GLOO_MCP_INSPECTOR", "@modelcontextprotocol/inspector@0.15.0")
 NPX = shutil.which("npx")
 
-pytestmark = pytest.mark.skipif(NPX is None, reason="npx (Node.js) is not installed, so the Inspector cannot run")
+pytestmark = [
+    pytest.mark.load,  # npx and Node: with the end-to-end runs (pytest -m load, .ci/run)
+    pytest.mark.skipif(NPX is None, reason="npx (Node.js) is not installed, so the Inspector cannot run"),
+]
 
 
 def inspector(*args: str) -> Any:

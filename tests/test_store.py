@@ -163,6 +163,7 @@ async def _hammer(url: str, store_url: str, sim: SimulatorState, chat_id: str, l
             assert not fresh.is_error, fresh.content
 
 
+@pytest.mark.load  # two server processes: with the end-to-end runs (pytest -m load, .ci/run)
 async def test_two_server_processes_writing_one_store_lose_no_turns(store_url: str) -> None:
     sim, turns = SimulatorState(), 8
     seed = await open_store(store_url)

@@ -296,6 +296,7 @@ async def test_calls_beyond_a_users_in_flight_limit_are_refused_until_one_finish
     assert "1 calls to Gloo under way" in refused.value.message and "wait for one to finish" in refused.value.message
 
 
+@pytest.mark.load  # servers in subprocesses: with the end-to-end runs (pytest -m load, .ci/run)
 @pytest.mark.parametrize("issuer_ok", [True, False])
 def test_check_says_whether_the_issuer_can_sign_users_in(
     authorization_server: AuthorizationServer, tmp_path: Any, issuer_ok: bool

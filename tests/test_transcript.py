@@ -22,6 +22,9 @@ import pytest
 
 from tests.conftest import free_port
 
+pytestmark = pytest.mark.load  # whole programs in subprocesses: with the end-to-end runs (pytest -m load)
+
+
 README = Path(__file__).resolve().parent.parent / "README.md"
 SECTION = "## First run: a new user's transcript"
 BIN = str(Path(sys.executable).parent)
