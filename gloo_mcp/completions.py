@@ -1,6 +1,6 @@
 """Gloo's Completions V2: one streamed chat completion, and the public model catalogue.
 
-V2 is stateless: the caller sends the whole conversation each turn (gloo-mcp keeps it in
+V2 is stateless: the caller sends the conversation each turn (gloo-mcp keeps it in
 its store). Answers are always streamed (``stream: true``) so they can be shown as they
 are written: SSE ``data:`` chunks, OpenAI-shaped, ending at the first non-null
 ``finish_reason`` (Gloo sends no ``[DONE]``; one is tolerated). With publishers the

@@ -81,7 +81,8 @@ cited answers. Use these tools to hold a multi-turn conversation with it:
 follow-up questions, and a chat_id.
 2. Keep that chat_id. For every follow-up in the same conversation call continue_chat with it; \
 Gloo remembers the earlier turns, so do not repeat them. A suggested follow-up can be sent as is.
-3. get_chat_history reads a whole conversation back (read-only), e.g. after losing context.
+3. get_chat_history reads a conversation back (read-only), its newest messages first; pass its \
+next_cursor as cursor for older pages. Use it e.g. after losing context.
 
 Cite Gloo's sources by their numbers and links; never invent URLs. If a chat_id is unknown \
 or expired, start a new conversation with send_message. If a send fails with "may or may not \
