@@ -16,6 +16,7 @@ from typing import Protocol
 import httpx2
 from pydantic import SecretStr, ValidationError
 
+from gloo_mcp.bodies import read_detail, read_limited
 from gloo_mcp.errors import AuthenticationError, BadResponseError, GlooError, error_from_status
 from gloo_mcp.models import TokenResponse
 
@@ -115,8 +116,6 @@ class ClientCredentialsProvider:
 
     async def _exchange(self) -> tuple[str, float]:
         """One client-credentials exchange; the answer is read with the same bound as every other upstream body."""
-        from gloo_mcp.client import read_detail, read_limited  # client builds on this module: import on use
-
         logger.debug("exchanging client credentials for a token at %s", self._token_url)
         async with self._http.stream(
             "POST",

@@ -15,6 +15,7 @@ from typing import Any, Self
 
 from pydantic import ValidationError
 
+from gloo_mcp.bodies import not_a_json_object
 from gloo_mcp.errors import BadResponseError
 from gloo_mcp.history_pages import PAGE_BUDGET_BYTES, history_page
 from gloo_mcp.models import ChatHistory, WireChat, WireChatMessage
@@ -53,10 +54,7 @@ class ChatScan:
         try:
             head, spans = _scan(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError, IndexError):
-            kind = content_type.split(";")[0].strip()[:60] or "no content type"
-            raise BadResponseError(
-                f"Gloo answered with a body that is not a JSON object ({kind}, {len(body)} bytes); try again later."
-            ) from None
+            raise not_a_json_object(len(body), content_type) from None
         text = body.decode("utf-8")
         try:
             chat = WireChat.model_validate(head)

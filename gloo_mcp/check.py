@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import anyio
 
 from gloo_mcp.client import SIMULATOR_NOTE, GlooClient
-from gloo_mcp.config import _ENV_FIELDS, DEFAULT_BASE_URL, Settings, load_settings
+from gloo_mcp.config import _ENV_FIELDS, DEFAULT_BASE_URL, Settings, env_file_values, load_settings
 from gloo_mcp.errors import ConfigurationError, GlooError
 from gloo_mcp.store import LOCAL_OWNER, describe_url, open_store
 
@@ -29,15 +29,6 @@ _TOOLING_PREFIXES = ("GLOO_MCP_BENCH_", "GLOO_MCP_TEST_")
 
 def _line(verdict: str, text: str) -> None:
     print(f"{verdict:<4}  {text}", flush=True)
-
-
-def _env_file_values(env_file: Path) -> dict[str, str] | None:
-    """The names and values in ``env_file``, or None when there is no such file."""
-    if not env_file.is_file():
-        return None
-    from dotenv import dotenv_values
-
-    return {k: v for k, v in dotenv_values(env_file).items() if v is not None}
 
 
 def _unknown_names(environ: Mapping[str, str], file_values: Mapping[str, str] | None) -> list[str]:
@@ -130,7 +121,7 @@ def run_check(environ: Mapping[str, str], env_file: Path) -> int:
 
     ``environ`` is the process environment and ``env_file`` the ``.env`` it may be read with.
     """
-    file_values = _env_file_values(env_file)
+    file_values = env_file_values(env_file)
     source = f"read {env_file}" if file_values is not None else f"no .env in {env_file.parent}, environment only"
     warnings = _unknown_names(environ, file_values)
     try:

@@ -11,7 +11,7 @@ import argparse
 import logging
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from gloo_mcp import __version__
@@ -83,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--no-auth",
         action="store_true",
-        help="HTTP: allow a non-loopback --host without GLOO_MCP_AUTH_TOKEN (only behind a proxy that authenticates)",
+        help="HTTP: allow a non-loopback --host without authentication (only behind a proxy that authenticates)",
     )
 
     commands.add_parser("demo", help="ask, follow up and read back a conversation through a real MCP session")
@@ -162,16 +162,34 @@ def _refuse(reason: str) -> NoReturn:
     sys.exit(2)
 
 
-def _cannot_listen(program: str, error: OSError, host: str, port: int) -> NoReturn:
-    """The address is not ours to serve on: one line on stderr, exit status 2."""
+def _listen(program: str, host: str, port: int, announcement: str, serve: Callable[[Callable[[], None]], None]) -> None:
+    """Run ``serve(on_bound)``, saying ``announcement`` once the socket is bound.
+
+    An address that cannot be bound is one line on stderr and exit status 2; any later
+    OSError is not about the address and surfaces as it is.
+    """
     from gloo_mcp.serving import PortInUseError
 
-    if isinstance(error, PortInUseError):
-        reason = f"port {port} on {host} is already in use; choose another with --port."
-    else:
-        reason = f"cannot listen on {host} port {port} ({error.strerror or error}); choose another --host or --port."
-    print(f"{program}: {reason}", file=sys.stderr, flush=True)
-    sys.exit(2)
+    bound = False
+
+    def announce() -> None:
+        nonlocal bound
+        bound = True
+        print(announcement, file=sys.stderr, flush=True)
+
+    try:
+        serve(announce)
+    except OSError as error:
+        if bound:
+            raise
+        if isinstance(error, PortInUseError):
+            reason = f"port {port} on {host} is already in use; choose another with --port."
+        else:
+            reason = (
+                f"cannot listen on {host} port {port} ({error.strerror or error}); choose another --host or --port."
+            )
+        print(f"{program}: {reason}", file=sys.stderr, flush=True)
+        sys.exit(2)
 
 
 def _serve(args: argparse.Namespace) -> None:
@@ -232,20 +250,15 @@ def _serve(args: argparse.Namespace) -> None:
         fair_use=FairUse(per_minute=settings.calls_per_minute, in_flight=settings.calls_in_flight),
     )
     app = build_http_app(server, settings, options, startup_error=startup_error)
-
-    bound = False
-
-    def announce() -> None:
-        nonlocal bound
-        bound = True
-        print(f"gloo-mcp: Streamable HTTP on http://{args.host}:{args.port}{MCP_PATH}", file=sys.stderr, flush=True)
-
-    try:
-        serve_in_foreground(app, host=options.host, port=options.port, log_level=settings.log_level, on_bound=announce)
-    except OSError as error:
-        if bound:  # not about the address: let it surface as it is
-            raise
-        _cannot_listen("gloo-mcp", error, args.host, args.port)
+    _listen(
+        "gloo-mcp",
+        args.host,
+        args.port,
+        f"gloo-mcp: Streamable HTTP on http://{args.host}:{args.port}{MCP_PATH}",
+        lambda on_bound: serve_in_foreground(
+            app, host=options.host, port=options.port, log_level=settings.log_level, on_bound=on_bound
+        ),
+    )
 
 
 def _config(args: argparse.Namespace) -> None:
@@ -301,25 +314,17 @@ def _simulator(args: argparse.Namespace) -> None:
     url = f"http://{args.host}:{args.port}"
     # Simulated chats must not mix with the user's real ones: suggest a store of their own.
     store = f"sqlite:///{Path(tempfile.gettempdir()) / 'gloo-mcp-simulator' / 'chats.db'}"
-
-    bound = False
-
-    def announce() -> None:
-        nonlocal bound
-        bound = True
-        print(
-            f"gloo-mcp simulator (NOT Gloo AI) on {url}\n"
-            f"  client credentials: GLOO_CLIENT_ID={state.client_id} GLOO_CLIENT_SECRET={state.client_secret}\n"
-            f"  or API key:         GLOO_API_KEY={state.api_key}\n"
-            f"  point gloo-mcp at it, with a conversation store of its own (simulated chats stay out of yours):\n"
-            f"    GLOO_BASE_URL={url} GLOO_API_KEY={state.api_key} GLOO_STORE_URL={store} gloo-mcp check",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    try:
-        serve_forever(state, host=args.host, port=args.port, on_bound=announce)
-    except OSError as error:
-        if bound:
-            raise
-        _cannot_listen("gloo-mcp simulator", error, args.host, args.port)
+    announcement = (
+        f"gloo-mcp simulator (NOT Gloo AI) on {url}\n"
+        f"  client credentials: GLOO_CLIENT_ID={state.client_id} GLOO_CLIENT_SECRET={state.client_secret}\n"
+        f"  or API key:         GLOO_API_KEY={state.api_key}\n"
+        f"  point gloo-mcp at it, with a conversation store of its own (simulated chats stay out of yours):\n"
+        f"    GLOO_BASE_URL={url} GLOO_API_KEY={state.api_key} GLOO_STORE_URL={store} gloo-mcp check"
+    )
+    _listen(
+        "gloo-mcp simulator",
+        args.host,
+        args.port,
+        announcement,
+        lambda on_bound: serve_forever(state, host=args.host, port=args.port, on_bound=on_bound),
+    )

@@ -8,10 +8,8 @@ retries only what is safe (see :mod:`gloo_mcp.retry`), and turns every failure i
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Self, TypeVar
 
 import anyio
@@ -19,6 +17,7 @@ import httpx2
 from pydantic import BaseModel, ValidationError
 
 from gloo_mcp.auth import ApiKeyProvider, ClientCredentialsProvider, TokenProvider
+from gloo_mcp.bodies import HISTORY_BODY_BYTES, json_object, read_detail, read_limited
 from gloo_mcp.chat_scan import ChatScan
 from gloo_mcp.config import DEFAULT_BASE_URL, Settings
 from gloo_mcp.errors import (
@@ -34,38 +33,12 @@ from gloo_mcp.models import ChatReply, MessageOptions, WireMessageReply
 from gloo_mcp.network import install_fast_readable_check
 from gloo_mcp.retry import RetryPolicy, server_named_wait
 
-__all__ = [
-    "HISTORY_BODY_BYTES",
-    "MAX_BODY_BYTES",
-    "SIMULATOR_NOTE",
-    "TOO_LARGE",
-    "GlooClient",
-    "MessageOptions",
-    "ReadBody",
-    "build_http_client",
-    "json_object",
-    "limited_chunks",
-    "parse",
-    "read_detail",
-    "read_limited",
-]
+__all__ = ["SIMULATOR_NOTE", "GlooClient", "MessageOptions", "ReadBody", "build_http_client", "parse"]
 
 logger = logging.getLogger(__name__)
 
 MESSAGE_PATH = "/ai/v1/message"
 CHAT_PATH = "/ai/v1/chat"
-MAX_BODY_BYTES = 8 * 1024 * 1024
-"""The most gloo-mcp reads of any one upstream body, counted after decompression."""
-HISTORY_BODY_BYTES = 64 * 1024 * 1024
-"""The larger cap reserved for a whole chat's history: the Message API has no paging, so a 10,000-turn chat
-(about 37 MB) arrives whole. Only the page being returned is parsed into objects (chat_scan.py)."""
-
-
-def _too_large(limit: int) -> str:
-    return f"Gloo's answer exceeded {limit // (1024 * 1024)} MiB (after decompression) and was discarded"
-
-
-TOO_LARGE = _too_large(MAX_BODY_BYTES)
 CONNECT_TIMEOUT = 10.0
 POOL_SIZE = 64
 """Upstream connections, all kept alive: a burst of up to 64 concurrent calls waits on no
@@ -430,85 +403,6 @@ class _NoCredentials:
 
 def _transient_status(status: int | None) -> bool:
     return status is not None and (status >= 500 or status == 429)
-
-
-async def limited_chunks(
-    response: httpx2.Response, *, is_message_post: bool = False, limit: int = MAX_BODY_BYTES
-) -> AsyncGenerator[bytes, None]:
-    """The body of ``response``, decompressed, chunk by chunk, ending in an error past ``limit`` bytes.
-
-    ``limit`` is :data:`MAX_BODY_BYTES` for every read but a whole chat's history (see
-    :data:`HISTORY_BODY_BYTES`).
-
-    Every upstream body is read through here — JSON answers, error bodies, the token
-    exchange, and Completions V2 streams, whose comment lines and blank events count like
-    any other byte. Memory: httpx2 inflates gzip, deflate and zstd in pieces of at most
-    1 MiB (brotli about the same), however far one compressed chunk would expand, and an
-    unencoded chunk is one network read (64 KiB on a socket). A caller that keeps
-    everything it is given therefore holds at most the cap plus one such piece, before
-    its own parsing.
-
-    Raises the error of :func:`~gloo_mcp.errors.unreadable` (MaybeProcessedError on a
-    message POST, else BadResponseError) when the body is too large or cannot be
-    decompressed. Transport errors pass through for the caller to map.
-    """
-    size = 0
-    try:
-        async with contextlib.aclosing(response.aiter_bytes()) as chunks:
-            async for chunk in chunks:
-                size += len(chunk)
-                if size > limit:
-                    raise unreadable(_too_large(limit), is_message_post=is_message_post)
-                yield chunk
-    except httpx2.DecodingError:
-        encoding = response.headers.get("content-encoding", "") or "no content encoding"
-        raise unreadable(
-            f"Gloo's answer could not be decompressed ({encoding[:40]})", is_message_post=is_message_post
-        ) from None
-
-
-async def read_limited(
-    response: httpx2.Response, *, is_message_post: bool = False, limit: int = MAX_BODY_BYTES
-) -> bytes:
-    """The whole body of ``response``, decompressed, read through :func:`limited_chunks` (same bound, same errors).
-
-    Holds at most twice the cap, briefly, while the pieces are joined.
-    """
-    parts: list[bytes] = []
-    async with contextlib.aclosing(limited_chunks(response, is_message_post=is_message_post, limit=limit)) as chunks:
-        async for chunk in chunks:
-            parts.append(chunk)
-    return b"".join(parts)
-
-
-async def read_detail(response: httpx2.Response) -> object:
-    """An error answer's JSON body, for the reason it gives, or None when it is not JSON, too large or undecodable.
-
-    The status alone decides what the error is, so an unreadable error body never hides it.
-    """
-    try:
-        return _json_or_none(await read_limited(response))
-    except GlooError:
-        return None
-
-
-def _json_or_none(body: bytes) -> object:
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than Python's stack allows
-        return None
-
-
-def json_object(body: bytes, content_type: str, *, is_message_post: bool = False) -> dict[str, Any]:
-    """``body`` as a JSON object; anything else is :func:`~gloo_mcp.errors.unreadable`, naming its type and size."""
-    data = _json_or_none(body)
-    if not isinstance(data, dict):
-        kind = content_type.split(";")[0].strip()[:60] or "no content type"
-        raise unreadable(
-            f"Gloo answered with a body that is not a JSON object ({kind}, {len(body)} bytes)",
-            is_message_post=is_message_post,
-        )
-    return data
 
 
 _M = TypeVar("_M", bound=BaseModel)

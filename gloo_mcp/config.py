@@ -25,6 +25,7 @@ __all__ = [
     "GUARD_VARIABLES",
     "Settings",
     "default_store_url",
+    "env_file_values",
     "is_loopback_url",
     "load_settings",
     "load_settings_for_serving",
@@ -176,21 +177,17 @@ def _check_store_url(raw: str) -> str:
     if not url.startswith(("postgresql://", "postgres://")):
         raise ConfigurationError(f"GLOO_STORE_URL must look like {_STORE_URL_SHAPE}.")
     netloc = url.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0]
-    userinfo, _, hostport = netloc.rpartition("@")
-    if _PERCENT_ESCAPES.search(userinfo):
+    if _PERCENT_ESCAPES.search(netloc.rpartition("@")[0]):
         raise ConfigurationError(
             "GLOO_STORE_URL's user name or password contains a '%' that is not percent-encoding; write each "
             "special character of the password percent-encoded (% as %25, @ as %40, / as %2F)."
         )
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018  # parsing the port raises ValueError when it is not a number in range
+    try:  # urlsplit refuses unbalanced IPv6 brackets; .port refuses a port that is not a number in range
+        urlsplit(url).port  # noqa: B018
     except ValueError:
         raise ConfigurationError(
             f"GLOO_STORE_URL has a malformed host or port; it must look like {_STORE_URL_SHAPE}."
         ) from None
-    if hostport.count("[") != hostport.count("]"):
-        raise ConfigurationError(f"GLOO_STORE_URL has a malformed host; it must look like {_STORE_URL_SHAPE}.")
     return url
 
 
@@ -239,14 +236,18 @@ def _field_value(field: str, value: str) -> object:
     return value
 
 
+def env_file_values(path: Path) -> dict[str, str] | None:
+    """The names and values in a ``.env`` file, or None when there is no such file."""
+    if not path.is_file():
+        return None
+    from dotenv import dotenv_values  # local: loaded only when there is a file to read
+
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
 def _merged_environment(environ: Mapping[str, str] | None, env_file: Path | None) -> dict[str, str]:
     """The ``.env`` file's values under the real environment's, which win as users of dotenv expect."""
-    file_values: dict[str, str] = {}
-    path = env_file if env_file is not None else Path.cwd() / ".env"
-    if path.is_file():
-        from dotenv import dotenv_values  # local: loaded only when there is a file to read
-
-        file_values = {k: v for k, v in dotenv_values(path).items() if v is not None}
+    file_values = env_file_values(env_file if env_file is not None else Path.cwd() / ".env") or {}
     return {**file_values, **(os.environ if environ is None else environ)}
 
 

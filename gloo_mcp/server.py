@@ -546,9 +546,10 @@ def build_server(
         values = [c.chat_id for c in chats if c.chat_id.lower().startswith(typed) or typed in c.title.lower()]
         return Completion(values=values[:100], total=len(values), has_more=len(values) > 100)
 
-    def _require_configured() -> None:
+    def _check_caller() -> None:
+        """The configuration and caller check every entry point makes, as a prompt reports it."""
         try:
-            state.require_configured()
+            state.caller()
         except GlooError as error:
             raise MCPError(INTERNAL_ERROR, error.message) from None
 
@@ -562,7 +563,7 @@ def build_server(
         ] = "",
     ) -> str:
         """Ask Gloo AI a question and get a cited answer with follow-up suggestions."""
-        _require_configured()
+        _check_caller()
         question = question.strip()
         if not 1 <= len(question) <= MAX_QUERY_LENGTH:
             raise MCPError(INVALID_PARAMS, f"question must be 1 to {MAX_QUERY_LENGTH:,} characters.")

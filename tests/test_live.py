@@ -49,7 +49,8 @@ from mcp import Client
 from mcp_types import TextContent
 from pydantic import SecretStr
 
-from gloo_mcp.client import CHAT_PATH, MESSAGE_PATH, GlooClient, read_limited
+from gloo_mcp.bodies import read_limited
+from gloo_mcp.client import CHAT_PATH, MESSAGE_PATH, GlooClient
 from gloo_mcp.completions import COMPLETIONS_PATH, GROUNDED_PATH
 from gloo_mcp.config import Settings, load_settings
 from gloo_mcp.errors import ConfigurationError, GlooError

@@ -14,7 +14,7 @@ from typing import Any
 from mcp import Client
 from mcp_types import CallToolResult, TextContent
 
-from gloo_mcp.client import HISTORY_BODY_BYTES, MAX_BODY_BYTES
+from gloo_mcp.bodies import HISTORY_BODY_BYTES, MAX_BODY_BYTES
 from gloo_mcp.retry import RetryPolicy
 from gloo_mcp.server import build_server
 from gloo_mcp.simulator import Fault, SimulatorState, running_simulator

@@ -31,7 +31,6 @@ __all__ = [
     "open_store",
     "store_failure",
     "take_newest",
-    "url_secrets",
 ]
 
 
@@ -147,7 +146,7 @@ def describe_url(url: str) -> str:
     return f"{scheme}://{host}{slash}{path.partition('?')[0]}"
 
 
-def url_secrets(url: str) -> list[str]:
+def _url_secrets(url: str) -> list[str]:
     """Every form in which the URL's password (and user info) could appear in a driver's message."""
     netloc = url.partition("://")[2].partition("/")[0]
     userinfo = netloc.rpartition("@")[0]
@@ -160,7 +159,7 @@ def store_failure(url: str, exc: BaseException, *, advice: str) -> StoreError:
     """A StoreError naming the store without its password, with the driver's reason scrubbed of it too."""
     text = str(exc).strip()
     reason = text.splitlines()[0] if text else type(exc).__name__
-    for secret in url_secrets(url):
+    for secret in _url_secrets(url):
         reason = reason.replace(secret, "***")
     return StoreError(f"The conversation store {describe_url(url)} failed ({reason}); {advice}")
 

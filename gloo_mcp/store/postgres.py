@@ -102,10 +102,6 @@ async def _migrate(db: psycopg.AsyncConnection[Any]) -> None:
 _PAGE_BATCH = 64
 
 
-def _size(taken: list[tuple[int, str]]) -> int:
-    return sum(len(body) for _, body in taken)
-
-
 _SUMMARY_COLUMNS = "chat_id, title, backend, created_at, updated_at"
 
 
@@ -248,6 +244,7 @@ class PostgresStore:
             total = 0 if row is None or row[0] is None else row[0] + 1
             start = total if before is None else before
             taken: list[tuple[int, str]] = []
+            used = 0
             while start > 0:  # batches read newest first until the budget is spent
                 rows = await (
                     await db.execute(
@@ -258,7 +255,8 @@ class PostgresStore:
                 ).fetchall()
                 if not rows:
                     break
-                batch, spent = take_newest(((position, body) for position, body in rows), budget, used=_size(taken))
+                batch, spent = take_newest(((position, body) for position, body in rows), budget, used=used)
+                used += sum(len(body) for _, body in batch)
                 taken = batch + taken
                 if spent or len(rows) < _PAGE_BATCH:
                     break

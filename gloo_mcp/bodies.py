@@ -1,0 +1,126 @@
+"""Every upstream body is read here, under one cap counted after decompression.
+
+JSON answers, error bodies, the token exchange and Completions V2 streams all go through
+:func:`limited_chunks`, so no read anywhere can hold more than the cap (a gzip bomb ends at
+it). The auth and completions modules read bodies too, which is why this lives apart from
+the client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import httpx2
+
+from gloo_mcp.errors import GlooError, unreadable
+
+__all__ = [
+    "HISTORY_BODY_BYTES",
+    "MAX_BODY_BYTES",
+    "TOO_LARGE",
+    "json_object",
+    "limited_chunks",
+    "not_a_json_object",
+    "read_detail",
+    "read_limited",
+]
+
+MAX_BODY_BYTES = 8 * 1024 * 1024
+"""The most gloo-mcp reads of any one upstream body, counted after decompression."""
+HISTORY_BODY_BYTES = 64 * 1024 * 1024
+"""The larger cap reserved for a whole chat's history: the Message API has no paging, so a 10,000-turn chat
+(about 37 MB) arrives whole. Only the page being returned is parsed into objects (chat_scan.py)."""
+
+
+def _too_large(limit: int) -> str:
+    return f"Gloo's answer exceeded {limit // (1024 * 1024)} MiB (after decompression) and was discarded"
+
+
+TOO_LARGE = _too_large(MAX_BODY_BYTES)
+
+
+async def limited_chunks(
+    response: httpx2.Response, *, is_message_post: bool = False, limit: int = MAX_BODY_BYTES
+) -> AsyncGenerator[bytes, None]:
+    """The body of ``response``, decompressed, chunk by chunk, ending in an error past ``limit`` bytes.
+
+    ``limit`` is :data:`MAX_BODY_BYTES` for every read but a whole chat's history (see
+    :data:`HISTORY_BODY_BYTES`).
+
+    Every upstream body is read through here — JSON answers, error bodies, the token
+    exchange, and Completions V2 streams, whose comment lines and blank events count like
+    any other byte. Memory: httpx2 inflates gzip, deflate and zstd in pieces of at most
+    1 MiB (brotli about the same), however far one compressed chunk would expand, and an
+    unencoded chunk is one network read (64 KiB on a socket). A caller that keeps
+    everything it is given therefore holds at most the cap plus one such piece, before
+    its own parsing.
+
+    Raises the error of :func:`~gloo_mcp.errors.unreadable` (MaybeProcessedError on a
+    message POST, else BadResponseError) when the body is too large or cannot be
+    decompressed. Transport errors pass through for the caller to map.
+    """
+    size = 0
+    try:
+        async with contextlib.aclosing(response.aiter_bytes()) as chunks:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > limit:
+                    raise unreadable(_too_large(limit), is_message_post=is_message_post)
+                yield chunk
+    except httpx2.DecodingError:
+        encoding = response.headers.get("content-encoding", "") or "no content encoding"
+        raise unreadable(
+            f"Gloo's answer could not be decompressed ({encoding[:40]})", is_message_post=is_message_post
+        ) from None
+
+
+async def read_limited(
+    response: httpx2.Response, *, is_message_post: bool = False, limit: int = MAX_BODY_BYTES
+) -> bytes:
+    """The whole body of ``response``, decompressed, read through :func:`limited_chunks` (same bound, same errors).
+
+    Holds at most twice the cap, briefly, while the pieces are joined.
+    """
+    parts: list[bytes] = []
+    async with contextlib.aclosing(limited_chunks(response, is_message_post=is_message_post, limit=limit)) as chunks:
+        async for chunk in chunks:
+            parts.append(chunk)
+    return b"".join(parts)
+
+
+async def read_detail(response: httpx2.Response) -> object:
+    """An error answer's JSON body, for the reason it gives, or None when it is not JSON, too large or undecodable.
+
+    The status alone decides what the error is, so an unreadable error body never hides it.
+    """
+    try:
+        return _json_or_none(await read_limited(response))
+    except GlooError:
+        return None
+
+
+def _json_or_none(body: bytes) -> object:
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than Python's stack allows
+        return None
+
+
+def json_object(body: bytes, content_type: str, *, is_message_post: bool = False) -> dict[str, Any]:
+    """``body`` as a JSON object; anything else is :func:`not_a_json_object`."""
+    data = _json_or_none(body)
+    if not isinstance(data, dict):
+        raise not_a_json_object(len(body), content_type, is_message_post=is_message_post)
+    return data
+
+
+def not_a_json_object(size: int, content_type: str, *, is_message_post: bool = False) -> GlooError:
+    """The error for a body that should have been a JSON object: :func:`~gloo_mcp.errors.unreadable`, naming its
+    type and size."""
+    kind = content_type.split(";")[0].strip()[:60] or "no content type"
+    return unreadable(
+        f"Gloo answered with a body that is not a JSON object ({kind}, {size} bytes)", is_message_post=is_message_post
+    )
