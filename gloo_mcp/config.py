@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from gloo_mcp.errors import ConfigurationError
 
@@ -72,6 +72,7 @@ GUARD_VARIABLES = frozenset(
 """Variables that decide who may call the server: if one is set but unusable, serving is refused
 rather than carried on without it (a configuration error must never open a door)."""
 
+MIN_AUTH_TOKEN_LENGTH = 16
 CHARACTER_LIMIT_RANGE = (1, 100_000)
 SOURCES_LIMIT_RANGE = (0, 50)
 
@@ -91,7 +92,7 @@ class Settings(BaseModel):
     publishers: tuple[str, ...] = ()
     enable_suggestions: bool = True
     log_level: LogLevel = "WARNING"
-    mcp_auth_token: SecretStr | None = Field(default=None, min_length=16)
+    mcp_auth_token: SecretStr | None = None
     """Bearer token HTTP clients of gloo-mcp must send (Streamable HTTP only)."""
     backend: Backend = "message"
     """Which Gloo API answers: the Message API (Gloo keeps the chat) or Completions V2 (we keep it)."""
@@ -111,6 +112,16 @@ class Settings(BaseModel):
     """Calls to Gloo each principal may have under way at once (0: no limit)."""
     resource_links: bool = False
     """Whether tool results carry ``resource_link`` blocks (protocol 2025-06-18+ hosts only; opt-in)."""
+
+    @field_validator("mcp_auth_token")
+    @classmethod
+    def _token_long_enough(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None and len(token.get_secret_value()) < MIN_AUTH_TOKEN_LENGTH:
+            raise ValueError(
+                f"it must be at least {MIN_AUTH_TOKEN_LENGTH} characters long; generate one with "
+                'python -c "import secrets; print(secrets.token_urlsafe(32))"'
+            )
+        return token
 
     @property
     def resolved_store_url(self) -> str:
@@ -273,7 +284,8 @@ def _validated(values: Mapping[str, str]) -> tuple[Settings, list[tuple[str, Con
             for item in exc.errors():
                 field = str(item["loc"][0]) if item["loc"] else ""
                 env = _FIELD_ENV.get(field, field)
-                problems.append((env, ConfigurationError(f"{env} is invalid: {item['msg']}.")))
+                reason = item["msg"].removeprefix("Value error, ")  # our validators' own sentences need no prefix
+                problems.append((env, ConfigurationError(f"{env} is invalid: {reason}.")))
                 if data.pop(field, None) is None:  # not one field's fault: nothing can be left out safely
                     raise problems[-1][1] from None
 
