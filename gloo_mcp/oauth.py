@@ -10,7 +10,8 @@ is accepted only when all of these hold:
 - ``iss`` is the configured issuer, exactly;
 - ``aud`` (a string or a list) names this server's resource URL (RFC 8707; a trailing
   slash aside);
-- ``exp`` is in the future and ``nbf``/``iat`` are not, give or take a small leeway;
+- ``exp``, ``nbf`` and ``iat`` (where present) are JSON numbers, and ``exp`` is in the
+  future and ``nbf``/``iat`` are not, give or take a small leeway (:data:`DEFAULT_LEEWAY`);
 - ``sub`` is present, and the scopes (``scope``, space-separated, or ``scp``) include
   every required scope.
 
@@ -20,6 +21,11 @@ id triggers at most one re-fetch per ``refetch_interval`` seconds, shared by eve
 request waiting on it, so key rotation works and a flood of made-up key ids costs the
 issuer one request. The cache is also refreshed every ``keys_max_age`` seconds, so a key
 the issuer withdraws stops working. Every fetch is bounded in time and bytes.
+
+Expiry is decided here, with the leeway, and nowhere else: the SDK's bearer middleware
+re-checks ``AccessToken.expires_at`` against its own clock with no leeway, and would
+refuse, silently, a token accepted here in the seconds after its ``exp``; for such a token
+``expires_at`` is the end of the leeway instead (see :meth:`JwtTokenVerifier.verify_token`).
 
 Refusals are logged at INFO with the reason, never the token. The upstream Gloo
 credentials play no part here: clients neither send nor receive them.
@@ -32,6 +38,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
@@ -344,7 +351,13 @@ class JwtTokenVerifier:
             raise ConfigurationError(f"The OAuth issuer {self._issuer} publishes no usable signing keys.")
 
     async def verify_token(self, token: str) -> AccessToken | None:
-        """The access the bearer ``token`` grants, or None when it is refused (the reason is logged at INFO)."""
+        """The access the bearer ``token`` grants, or None when it is refused (the reason is logged at INFO).
+
+        ``expires_at`` is the token's ``exp`` in whole seconds, except for a token accepted
+        within the leeway after its ``exp`` (or in the second before it): then it is the end
+        of that leeway, so the SDK's own check of ``expires_at`` (no leeway, nothing logged)
+        cannot refuse what this verifier accepted.
+        """
         try:
             return await self._verify(token)
         except _Refused as refusal:
@@ -372,14 +385,42 @@ class JwtTokenVerifier:
                 algorithms=[alg],
                 audience=self._audiences,
                 issuer=self._issuer,
-                leeway=self._leeway,
-                options={"require": ["exp", "iss", "aud", "sub"], "enforce_minimum_key_length": True},
+                options={
+                    "require": ["exp", "iss", "aud", "sub"],
+                    "enforce_minimum_key_length": True,
+                    # Times are checked below, once the claims are known to be numbers: PyJWT
+                    # would take "exp": "99999999999" (a string) through int().
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
             )
         except jwt.PyJWTError as exc:
             raise _Refused(_decode_failure(exc)) from None
-        return self._access(token, claims)
+        expires_at = self._check_times(claims, time.time())
+        return self._access(token, claims, expires_at)
 
-    def _access(self, token: str, claims: dict[str, Any]) -> AccessToken:
+    def _check_times(self, claims: Mapping[str, Any], now: float) -> int:
+        """The ``expires_at`` to report (see :meth:`verify_token`); raises _Refused for a bad or out-of-time claim."""
+        for name in ("exp", "nbf", "iat"):
+            if name in claims and not _is_numeric_date(claims[name]):
+                raise _Refused(f"its {name} claim is not a number of seconds (NumericDate)")
+        exp: float = claims["exp"]
+        nbf: float | None = claims.get("nbf")
+        iat: float | None = claims.get("iat")
+        if exp <= now - self._leeway:
+            raise _Refused("it has expired")
+        if nbf is not None and nbf > now + self._leeway:
+            raise _Refused("it is not valid yet")
+        if iat is not None and iat > now + self._leeway:
+            raise _Refused("its issue time (iat) is in the future")
+        if exp > now + 1:
+            return int(exp)
+        # Accepted within the leeway (or in its last second): the SDK, which compares
+        # expires_at with its own clock in whole seconds, is told the end of the leeway.
+        return math.ceil(exp + self._leeway)
+
+    def _access(self, token: str, claims: dict[str, Any], expires_at: int) -> AccessToken:
         subject = claims["sub"]
         if not isinstance(subject, str) or not subject:
             raise _Refused("its subject (sub) is empty")
@@ -392,12 +433,11 @@ class JwtTokenVerifier:
         client_id = next(
             (value for name in ("client_id", "azp") if isinstance(value := claims.get(name), str) and value), subject
         )
-        expires_at = claims["exp"]
         return AccessToken(
             token=token,
             client_id=client_id,
             scopes=scopes,
-            expires_at=int(expires_at) if isinstance(expires_at, int | float) else None,
+            expires_at=expires_at,
             resource=self._resource,
             subject=subject,
             claims=claims,
@@ -506,11 +546,16 @@ class _Refused(Exception):
         self.reason = reason
 
 
+def _is_numeric_date(value: object) -> bool:
+    """A JSON number (RFC 7519 NumericDate): not a string, not a boolean, not NaN or an infinity."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, float) and math.isfinite(value)
+
+
 def _decode_failure(exc: jwt.PyJWTError) -> str:
-    if isinstance(exc, jwt.ExpiredSignatureError):
-        return "it has expired"
-    if isinstance(exc, jwt.ImmatureSignatureError):
-        return "it is not valid yet"
     if isinstance(exc, jwt.InvalidAudienceError):
         return "it was issued for another resource (aud)"
     if isinstance(exc, jwt.InvalidIssuerError):
