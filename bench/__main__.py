@@ -3,15 +3,15 @@
     python -m bench                 # the full run (about 4 minutes); figures for docs/performance.md
     python -m bench --quick         # a smoke run with small counts (the test suite runs it)
     python -m bench --json out.json --server-src ../old-checkout/src   # another version, same benchmark
-    python -m bench --only growth   # just the growth curves (long conversations, a big chat index)
+    python -m bench --only growth   # just the growth curves (long conversations, a big chat index, many users)
 
 Cold start (spawn to tools/list) against a bare MCPServer; per-call overhead against
 the same upstream request made directly with httpx2; concurrency against the seed
 tutorial's synchronous loop; resident memory over many calls. Everything runs on
 127.0.0.1 against the simulator. Growth curves (bench/growth.py): history, V2 request
-bodies, list_chats and V2 suggestions as conversations and the chat index grow, in
-process. Timings are medians of one run on whatever machine runs it: compare ratios,
-not absolute numbers.
+bodies, list_chats and V2 suggestions as conversations and the chat index grow, and the
+fair-use limiter as principals grow (bench/admission.py), in process. Timings are medians
+of one run on whatever machine runs it: compare ratios, not absolute numbers.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""Growth curves: what a call costs as one conversation, and the index of all of them, grows.
+"""Growth curves: what a call costs as one conversation, the index of all of them, and the team grow.
 
-Four figures, each with the target of the issue "Conversations of any length":
+Four figures, each with the target of the issue "Conversations of any length", and a fifth
+for the team (issue 22):
 
 * the default ``get_chat_history`` page (time and result bytes) at 10 / 1,000 / 10,000 turns,
   on the Completions V2 store and, for comparison, on the Message API (Gloo hands over whole chats);
@@ -8,7 +9,9 @@ Four figures, each with the target of the issue "Conversations of any length":
   budget is reached);
 * ``list_chats`` first page, last page and a search that matches nothing, at 1k / 100k / 1M chats
   in the SQLite index;
-* the latency that V2's suggested follow-ups add to an answer at 200 ms upstream.
+* the latency that V2's suggested follow-ups add to an answer at 200 ms upstream;
+* the fair-use limiter's cost per call at 10 / 1,000 / 10,000 / 100,000 active principals
+  (bench/admission.py: flat, and memory bounded by the last minute's callers).
 
 Everything runs in this process: the server is ``build_server`` reached through the SDK's
 in-memory ``Client``, and it reaches the simulator through an ASGI transport (no sockets),
@@ -38,6 +41,7 @@ import httpx2
 from mcp import Client
 from pydantic import SecretStr
 
+from bench.admission import AdmissionCurve, AdmissionSizes, measure_admission
 from gloo_mcp.config import Settings
 from gloo_mcp.context_window import DEFAULT_BUDGET
 from gloo_mcp.follow_ups import GRACE_SECONDS
@@ -69,6 +73,7 @@ COMMON_WORD = "forgiveness"  # in one title of ten
 PAGE_SIZE = 20  # list_chats' default page
 HISTORY_TIME_RATIO = 3.0
 INDEX_RATIO = 2.0
+ADMISSION_RATIO = 2.0
 FLAT_TOLERANCE = 0.05
 
 _TOPICS = ("hope", "meaning", "work", "rest", "grief", COMMON_WORD, "prayer", "friendship", "calling", "doubt")
@@ -96,6 +101,7 @@ class GrowthSizes:
     suggestion_latency_s: float
     seed_limit_s: float
     """An index size whose seeding is estimated (from the size before it) to take longer is skipped, and said so."""
+    admission: AdmissionSizes
 
 
 FULL_GROWTH = GrowthSizes(
@@ -109,6 +115,9 @@ FULL_GROWTH = GrowthSizes(
     suggestion_calls=50,
     suggestion_latency_s=0.2,
     seed_limit_s=150.0,
+    admission=AdmissionSizes(
+        principals=(10, 1_000, 10_000, 100_000), batches=21, batch_calls=1_000, memory_principals=10_000
+    ),
 )
 QUICK_GROWTH = GrowthSizes(
     history_turns=(10, 100),
@@ -121,6 +130,7 @@ QUICK_GROWTH = GrowthSizes(
     suggestion_calls=3,
     suggestion_latency_s=0.02,
     seed_limit_s=60.0,
+    admission=AdmissionSizes(principals=(10, 1_000), batches=3, batch_calls=100, memory_principals=1_000),
 )
 
 
@@ -637,6 +647,7 @@ class Growth:
     bodies: list[BodyPoint]
     index: list[IndexPoint]
     suggestions: SuggestionCost
+    admission: AdmissionCurve
     skipped: list[str] = field(default_factory=list)
 
 
@@ -648,7 +659,8 @@ async def measure_growth(sizes: GrowthSizes) -> Growth:
         bodies = await measure_bodies(sizes.body_turns, sizes.body_calls, workdir)
         index, skipped = await measure_index(sizes.index_chats, sizes.index_calls, workdir, sizes.seed_limit_s)
         suggestions = await measure_suggestions(sizes.suggestion_calls, sizes.suggestion_latency_s, workdir)
-    return Growth(sizes, history, message_api, bodies, index, suggestions, skipped)
+    admission = await measure_admission(sizes.admission)
+    return Growth(sizes, history, message_api, bodies, index, suggestions, admission, skipped)
 
 
 # --- the report's rows ----------------------------------------------------------------------
@@ -788,6 +800,48 @@ def _suggestion_rows(growth: Growth) -> list[Row]:
     ]
 
 
+def _admission_rows(growth: Growth) -> list[Row]:
+    curve = growth.admission
+    rows: list[Row] = []
+    for point in curve.points:
+        remembered = "?" if point.remembered is None else f"{point.remembered:,}"
+        rows.append(
+            (
+                f"fair-use admission, {point.principals:,} active principals",
+                f"{point.per_call_us:.2f} us per call (each principal once a minute); {remembered} remembered; "
+                f"{point.refused} refused; first minute seeded in {point.seed_s:.2f} s",
+                "",
+                "",
+            )
+        )
+    if len(curve.points) > 1:
+        small, large = curve.points[0], curve.points[-1]
+        ratio = large.per_call_us / small.per_call_us
+        rows.append(
+            (
+                f"  per call at {large.principals:,} / at {small.principals:,} principals",
+                f"{ratio:.2f} x",
+                f"<= {ADMISSION_RATIO:g} x (flat)",
+                _mark(ratio <= ADMISSION_RATIO),
+            )
+        )
+    rows.append(
+        (
+            f"  memory per remembered principal (at {curve.memory_principals:,})",
+            f"{curve.bytes_per_principal:.0f} B",
+            "",
+            "",
+        )
+    )
+    return rows
+
+
 def growth_rows(growth: Growth) -> list[Row]:
     """The growth section of the report: (figure, value, target, met/MISSED) rows."""
-    return [*_history_rows(growth), *_body_rows(growth), *_index_rows(growth), *_suggestion_rows(growth)]
+    return [
+        *_history_rows(growth),
+        *_body_rows(growth),
+        *_index_rows(growth),
+        *_suggestion_rows(growth),
+        *_admission_rows(growth),
+    ]

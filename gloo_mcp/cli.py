@@ -216,7 +216,7 @@ def _serve(args: argparse.Namespace) -> None:
         return
 
     from gloo_mcp.audit import AuditLog
-    from gloo_mcp.fair_use import FairUse
+    from gloo_mcp.fair_use import FairUse, shared_principal_notice
     from gloo_mcp.http_app import MCP_PATH, HttpOptions, build_http_app
     from gloo_mcp.oauth import verifier_from_settings
     from gloo_mcp.serving import serve_in_foreground
@@ -242,6 +242,10 @@ def _serve(args: argparse.Namespace) -> None:
             )
         if not options.allowed_hosts:
             log.warning("only loopback Host headers are accepted; add --allowed-host for the name clients use")
+    if settings.mcp_auth_token is not None:
+        notice = shared_principal_notice(per_minute=settings.calls_per_minute, in_flight=settings.calls_in_flight)
+        if notice is not None:
+            log.warning("%s", notice)
     server = build_server(
         settings,
         startup_error=startup_error,
