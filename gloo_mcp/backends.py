@@ -69,6 +69,23 @@ class ChatBackend(Protocol):
         ...
 
 
+CANNOT_TELL = (
+    "gloo-mcp cannot tell which conversations are yours right now (its conversation store is unavailable), so it "
+    "will not read or continue one; try again later."
+)
+CANNOT_RECORD = (
+    "gloo-mcp cannot record a new conversation as yours right now (its conversation store is unavailable), so it "
+    "has not asked Gloo; try again in a few seconds."
+)
+
+
+def store_unavailable(error: StoreError, *, per_user: bool, sentence: str, doing: str) -> StoreError:
+    """What a caller hears of a store failure: on a per-user server ``sentence`` (the store's location and the
+    driver's reason are for the operator's log), elsewhere the store's own actionable sentence."""
+    logger.warning("%s: %s", doing, error.message)
+    return StoreError(sentence) if per_user else error
+
+
 def _unknown_chat(chat_id: str) -> ChatNotFoundError:
     """Exactly what Gloo's "no such chat" becomes, so another owner's chat reads like one that does not exist."""
     error = error_from_status(404, None, chat_id=chat_id)
@@ -93,9 +110,11 @@ class MessageBackend:
 
     name = "message"
 
-    def __init__(self, client: GlooClient, store: ConversationStore | None, *, per_user: bool = False) -> None:
+    def __init__(
+        self, client: GlooClient, store: Callable[[], Awaitable[ConversationStore]], *, per_user: bool = False
+    ) -> None:
         self._client = client
-        self._store = store  # None: the store could not be opened; chatting still works unless per_user
+        self._open_store = store  # may raise StoreError: then chatting still works, unless per_user
         self._per_user = per_user
         self._snapshots: OrderedDict[tuple[str, str], tuple[float, ChatScan]] = OrderedDict()
 
@@ -116,20 +135,37 @@ class MessageBackend:
             )
         if chat_id is not None:
             await self._check_owner(chat_id, owner)
+        elif self._per_user:
+            await self._check_recordable()
         reply = await self._client.send_message(query, chat_id=chat_id, options=options)
         await self._index(reply.chat_id, owner, query)
         return reply
+
+    async def _store(self) -> ConversationStore | None:
+        """The store, or None when it is unavailable (logged; a per-user server never gets here)."""
+        try:
+            return await self._open_store()
+        except StoreError as error:
+            logger.warning("conversations will not be indexed for list_chats: %s", error.message)
+            return None
+
+    async def _check_recordable(self) -> None:
+        """Per-user, before a new chat reaches Gloo: the store must be able to record whose it is."""
+        try:
+            await (await self._open_store()).ping()
+        except StoreError as error:
+            raise store_unavailable(error, per_user=True, sentence=CANNOT_RECORD, doing="refused a new chat") from None
 
     async def _check_owner(self, chat_id: str, owner: str) -> None:
         """Per-user: the store must name ``owner`` as the chat's owner; unknown and foreign chats read alike."""
         if not self._per_user:
             return
-        if self._store is None:
-            raise StoreError(
-                "gloo-mcp cannot tell which conversations are yours right now (its conversation store is "
-                "unavailable), so it will not read or continue one; try again later."
-            )
-        known = await self._store.chat(chat_id, owner=owner)  # a StoreError here fails closed too
+        try:
+            known = await (await self._open_store()).chat(chat_id, owner=owner)
+        except StoreError as error:
+            raise store_unavailable(
+                error, per_user=True, sentence=CANNOT_TELL, doing=f"refused chat {chat_id}"
+            ) from None
         if known is None:
             raise _unknown_chat(chat_id)
         if known.backend == "completions":
@@ -137,10 +173,11 @@ class MessageBackend:
 
     async def _index(self, chat_id: str, owner: str, query: str) -> None:
         """Remember the conversation and its owner; a store failure must not cost the user the answer."""
-        if self._store is None:
+        store = await self._store()
+        if store is None:
             return
         try:
-            await self._store.record_turn(
+            await store.record_turn(
                 chat_id, owner=owner, backend=self.name, title=title_of(query), at=datetime.now(UTC)
             )
         except StoreError as error:
@@ -174,7 +211,8 @@ class MessageBackend:
         try:
             return await self._client.get_chat(chat_id)
         except ChatNotFoundError:
-            known = await self._store.chat(chat_id, owner=owner) if self._store is not None else None
+            store = await self._store()
+            known = await store.chat(chat_id, owner=owner) if store is not None else None
             if known is not None and known.backend == "completions":
                 raise _held_by_completions(chat_id) from None
             raise
@@ -206,9 +244,12 @@ class CompletionsBackend:
         client: GlooClient,
         store: ConversationStore,
         models: Callable[[], Awaitable[list[ModelInfo]]] | None = None,
+        *,
+        per_user: bool = False,
     ) -> None:
         self._client = client
         self._store = store
+        self._per_user = per_user
         self._models = models  # the cached catalogue, for the routed model's context window
 
     async def send(
@@ -230,6 +271,8 @@ class CompletionsBackend:
         routing.fields(grounded=bool(publishers))  # reject bad combinations before touching the store
         if chat_id is not None:
             await self._known(chat_id, owner)
+        else:
+            await self._check_recordable()
         limit = settings.character_limit if options.character_limit is None else options.character_limit
         budget = budget_for(
             configured=settings.context_budget,
@@ -285,6 +328,15 @@ class CompletionsBackend:
             timestamp=now,
             earlier_turns_omitted=omitted,
         )
+
+    async def _check_recordable(self) -> None:
+        """Before a new chat reaches Gloo: the store that must keep its turns answers."""
+        try:
+            await self._store.ping()
+        except StoreError as error:
+            raise store_unavailable(
+                error, per_user=self._per_user, sentence=CANNOT_RECORD, doing="refused a new chat"
+            ) from None
 
     async def _answer_with_suggestions(
         self, request: _Request, budget: int, *, suggest: bool
@@ -376,7 +428,12 @@ class CompletionsBackend:
 
     async def _known(self, chat_id: str, owner: str) -> ChatSummary:
         """The chat's index row, if gloo-mcp keeps it as a Completions V2 chat; else ChatNotFoundError."""
-        known = await self._store.chat(chat_id, owner=owner)
+        try:
+            known = await self._store.chat(chat_id, owner=owner)
+        except StoreError as error:
+            raise store_unavailable(
+                error, per_user=self._per_user, sentence=CANNOT_TELL, doing=f"refused chat {chat_id}"
+            ) from None
         if known is None or known.backend != "completions":
             where = (
                 "it lives in Gloo's Message API (run with GLOO_BACKEND=message to use it)"

@@ -332,8 +332,7 @@ def build_server(
         """
         async with reporting_progress(ctx, heartbeat_interval) as progress:
             try:
-                caller = state.caller()
-                async with state.admitted(caller):
+                async with state.admitted_caller() as caller:
                     result = await call(await state.backend(), caller, progress)
             except GlooError as error:
                 return _error_result(error)
@@ -455,11 +454,10 @@ def build_server(
         the next page.
         """
         try:
-            caller = state.caller()
-            store = await state.store()
-            chats, next_cursor = await store.list_chats(
-                owner=caller, text=query, limit=limit or DEFAULT_PAGE_SIZE, cursor=cursor
-            )
+            async with state.admitted_caller() as caller:
+                chats, next_cursor = await (await state.store()).list_chats(
+                    owner=caller, text=query, limit=limit or DEFAULT_PAGE_SIZE, cursor=cursor
+                )
         except GlooError as error:
             return _error_result(error)
         page = ChatList(chats=chats, next_cursor=next_cursor)
@@ -474,8 +472,8 @@ def build_server(
         continue_chat when the server runs Completions V2.
         """
         try:
-            state.caller()  # a per-user server answers only callers it can name
-            models = await state.models()
+            async with state.admitted_caller():  # a per-user server answers only callers it can name
+                models = await state.models()
         except GlooError as error:
             return _error_result(error)
         if family:
@@ -485,7 +483,9 @@ def build_server(
 
     async def read_chat(chat_id: str) -> ChatHistory:
         try:
-            return await (await state.backend()).history(checked_chat_id(chat_id), owner=state.caller())
+            chat_id = checked_chat_id(chat_id)
+            async with state.admitted_caller() as caller:
+                return await (await state.backend()).history(chat_id, owner=caller)
         except GlooError as error:
             raise ResourceError(error.message) from None
 
@@ -518,8 +518,10 @@ def build_server(
     )
     async def chats_index() -> str:
         try:
-            caller = state.caller()
-            chats, next_cursor = await (await state.store()).list_chats(owner=caller, text=None, limit=50, cursor=None)
+            async with state.admitted_caller() as caller:
+                chats, next_cursor = await (await state.store()).list_chats(
+                    owner=caller, text=None, limit=50, cursor=None
+                )
         except GlooError as error:
             raise ResourceError(error.message) from None
         return ChatList(chats=chats, next_cursor=next_cursor).model_dump_json(indent=2)
@@ -538,32 +540,33 @@ def build_server(
         if typed and not could_be_chat_id(typed):
             return Completion(values=[], total=0, has_more=False)
         try:
-            caller = state.caller()
-            chats, _ = await (await state.store()).list_chats(owner=caller, text=None, limit=200, cursor=None)
+            async with state.admitted_caller() as caller:
+                chats, _ = await (await state.store()).list_chats(owner=caller, text=None, limit=200, cursor=None)
         except GlooError as error:  # completions have no error result: a JSON-RPC error carries the sentence
             raise MCPError(INTERNAL_ERROR, error.message) from None
         typed = typed.lower()
         values = [c.chat_id for c in chats if c.chat_id.lower().startswith(typed) or typed in c.title.lower()]
         return Completion(values=values[:100], total=len(values), has_more=len(values) > 100)
 
-    def _check_caller() -> None:
-        """The configuration and caller check every entry point makes, as a prompt reports it."""
+    async def _check_caller() -> None:
+        """The gate every entry point passes (configuration, caller, fair use), as a prompt reports it."""
         try:
-            state.caller()
+            async with state.admitted_caller():
+                pass
         except GlooError as error:
             raise MCPError(INTERNAL_ERROR, error.message) from None
 
     server.completion()(complete_argument)  # type: ignore[no-untyped-call]  # the SDK's decorator is untyped
 
     @server.prompt(name="ask_gloo", title="Ask Gloo AI")
-    def ask_gloo(
+    async def ask_gloo(
         question: Annotated[str, Field(description="What to ask Gloo, in plain language.")],
         publishers: Annotated[
             str, Field(description="Optional: comma-separated publisher names to draw sources from.")
         ] = "",
     ) -> str:
         """Ask Gloo AI a question and get a cited answer with follow-up suggestions."""
-        _check_caller()
+        await _check_caller()
         question = question.strip()
         if not 1 <= len(question) <= MAX_QUERY_LENGTH:
             raise MCPError(INVALID_PARAMS, f"question must be 1 to {MAX_QUERY_LENGTH:,} characters.")
@@ -584,7 +587,9 @@ def build_server(
     ) -> str:
         """Summarize an earlier Gloo conversation, with its transcript attached."""
         try:
-            history = await (await state.backend()).history(checked_chat_id(chat_id), owner=state.caller())
+            chat_id = checked_chat_id(chat_id)
+            async with state.admitted_caller() as caller:
+                history = await (await state.backend()).history(chat_id, owner=caller)
         except GlooError as error:  # a prompt's other exceptions reach the host as "Error rendering prompt"
             code = INVALID_PARAMS if isinstance(error, ChatNotFoundError | InvalidRequestError) else INTERNAL_ERROR
             raise MCPError(code, error.message) from None

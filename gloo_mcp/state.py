@@ -35,6 +35,11 @@ logger = logging.getLogger(__name__)
 
 MODELS_TTL = 300.0
 """Seconds the model catalogue is reused before it is fetched again."""
+STORE_RETRY_FIRST = 0.25
+STORE_RETRY_MOST = 2.0
+"""Seconds between attempts to open a store that failed: doubling from the first to the most, so a store
+that comes back is in use again within about two seconds, and one that stays down costs an attempt at most
+every two seconds (calls in between get the last failure at once)."""
 
 
 class _Closable(Protocol):
@@ -67,6 +72,9 @@ class AppState:
         self._store: ConversationStore | None = None
         self._backend: ChatBackend | None = None
         self._models: tuple[float, list[ModelInfo]] | None = None
+        self._store_failure: StoreError | None = None
+        self._store_retry_at = 0.0
+        self._store_backoff = 0.0
         self._opening = anyio.Lock()
         self._connections = 0
 
@@ -101,6 +109,14 @@ class AppState:
         async with self.fair_use.admit(caller):
             yield
 
+    @asynccontextmanager
+    async def admitted_caller(self) -> AsyncIterator[str]:
+        """The gate of every entry point (tools, resource reads, prompts, completion): the configuration check,
+        who is calling, and one of their places under the fair-use limits, held for the block."""
+        caller = self.caller()
+        async with self.admitted(caller):
+            yield caller
+
     def require_configured(self) -> None:
         """Raise the configuration error that every call must report, local-store reads included.
 
@@ -120,13 +136,26 @@ class AppState:
         return self._client
 
     async def store(self) -> ConversationStore:
-        """The conversation store, opened once; raises the StoreError that prevented it."""
+        """The conversation store, opened once; raises the StoreError that prevented it.
+
+        A store that could not be opened is tried again, backing off (STORE_RETRY_*), so the
+        server recovers by itself once the store is back; an opened store reconnects itself.
+        """
         self.require_configured()
         async with self._opening:
             if self._store is None:
+                now = anyio.current_time()
+                if self._store_failure is not None and now < self._store_retry_at:
+                    raise self._store_failure
                 from gloo_mcp.store import open_store
 
-                self._store = await open_store(self.settings.resolved_store_url)
+                try:
+                    self._store = await open_store(self.settings.resolved_store_url)
+                except StoreError as error:
+                    self._store_backoff = min(max(2 * self._store_backoff, STORE_RETRY_FIRST), STORE_RETRY_MOST)
+                    self._store_failure, self._store_retry_at = error, now + self._store_backoff
+                    raise
+                self._store_failure, self._store_backoff = None, 0.0
             return self._store
 
     async def backend(self) -> ChatBackend:
@@ -137,14 +166,17 @@ class AppState:
         from gloo_mcp.backends import CompletionsBackend, MessageBackend
 
         if self.settings.backend == "completions":
-            self._backend = CompletionsBackend(client, await self.store(), models=self.models)
-        else:
             try:
-                store: ConversationStore | None = await self.store()
+                store = await self.store()
             except StoreError as error:
-                logger.warning("conversations will not be indexed for list_chats: %s", error.message)
-                store = None
-            self._backend = MessageBackend(client, store, per_user=self.per_user)
+                from gloo_mcp.backends import CANNOT_RECORD, store_unavailable
+
+                raise store_unavailable(
+                    error, per_user=self.per_user, sentence=CANNOT_RECORD, doing="V2 has no store"
+                ) from None
+            self._backend = CompletionsBackend(client, store, models=self.models, per_user=self.per_user)
+        else:
+            self._backend = MessageBackend(client, self.store, per_user=self.per_user)
         return self._backend
 
     async def models(self) -> list[ModelInfo]:

@@ -11,13 +11,13 @@ import os
 import pwd
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from tests.conftest import free_port
 
-__all__ = ["running_postgres"]
+__all__ = ["PostgresServer", "running_postgres", "running_postgres_server"]
 
 
 def _binary(name: str) -> str | None:
@@ -28,9 +28,32 @@ def _binary(name: str) -> str | None:
     return candidates[-1] if candidates else None
 
 
+class PostgresServer:
+    """A running throwaway server that a test may stop and start again on the same port and data."""
+
+    def __init__(self, run: Callable[..., None], pg_ctl: str, data: Path, options: str, url: str) -> None:
+        self._run, self._pg_ctl, self._data, self._options = run, pg_ctl, data, options
+        self.url = url
+
+    def start(self) -> None:
+        log = str(self._data / "server.log")
+        self._run(self._pg_ctl, "-D", str(self._data), "-o", self._options, "-l", log, "-w", "start")
+
+    def stop(self) -> None:
+        """Stop now, as a failover would: every client connection is cut (committed data is kept)."""
+        self._run(self._pg_ctl, "-D", str(self._data), "-m", "fast", "-w", "stop")
+
+
 @contextmanager
 def running_postgres(workdir: Path) -> Iterator[str]:
     """Yield the URL of a fresh server; raises RuntimeError saying why none could start."""
+    with running_postgres_server(workdir) as server:
+        yield server.url
+
+
+@contextmanager
+def running_postgres_server(workdir: Path) -> Iterator[PostgresServer]:
+    """Yield a fresh server that can be stopped and started; raises RuntimeError saying why none could start."""
     initdb, pg_ctl = _binary("initdb"), _binary("pg_ctl")
     if initdb is None or pg_ctl is None:
         raise RuntimeError("PostgreSQL's initdb/pg_ctl are not installed (Debian: apt-get install postgresql)")
@@ -53,9 +76,10 @@ def running_postgres(workdir: Path) -> Iterator[str]:
 
     run(initdb, "-D", str(data), "-A", "trust", "-U", "gloo", "-E", "UTF8", "--no-sync")
     options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
-    run(pg_ctl, "-D", str(data), "-o", options, "-l", str(data / "server.log"), "-w", "start")
+    server = PostgresServer(run, pg_ctl, data, options, f"postgresql://gloo@127.0.0.1:{port}/postgres")
+    server.start()
     try:
-        yield f"postgresql://gloo@127.0.0.1:{port}/postgres"
+        yield server
     finally:
         subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True, timeout=60)
 

@@ -80,6 +80,10 @@ class ConversationStore(Protocol):
         """``owner``'s chats, most recently updated first; ``text`` matches the title (any case) or the exact id."""
         ...
 
+    async def ping(self) -> None:
+        """Answer a trivial query, or raise StoreError: asked before a call that must record what Gloo answers."""
+        ...
+
     async def aclose(self) -> None: ...
 
 

@@ -169,6 +169,12 @@ class PostgresStore:
                     raise self._failure(self._url, exc) from None
         raise AssertionError("unreachable")
 
+    async def ping(self) -> None:
+        async def read(db: psycopg.AsyncConnection[Any]) -> None:
+            await (await db.execute("SELECT 1")).fetchone()
+
+        await self._run(read)
+
     async def record_turn(
         self,
         chat_id: str,

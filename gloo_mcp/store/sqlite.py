@@ -201,6 +201,9 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"The conversation store sqlite:///{self._path} failed ({exc}); try again.") from None
 
+    async def ping(self) -> None:
+        await self._run(lambda db: db.execute("SELECT 1").fetchone())
+
     async def record_turn(
         self,
         chat_id: str,
