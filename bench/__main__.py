@@ -33,7 +33,7 @@ from bench.calls import Concurrency, Memory, Overhead, measure_concurrency, meas
 from bench.cold_start import ColdStart, measure_cold_start, measure_cold_start_instructions
 from bench.growth import FULL_GROWTH, QUICK_GROWTH, Growth, GrowthSizes, growth_rows, measure_growth
 from bench.process import SERVER_SRC_VARIABLE
-from gloo_mcp.client import POOL_SIZE
+from gloo_mcp.gloo.client import POOL_SIZE
 from gloo_mcp.simulator import SimulatorState, running_simulator
 
 

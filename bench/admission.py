@@ -17,8 +17,8 @@ import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from gloo_mcp.access.fair_use import Admission, FairUse
 from gloo_mcp.errors import RateLimitedError
-from gloo_mcp.fair_use import Admission, FairUse
 
 __all__ = [
     "IN_FLIGHT",

@@ -42,15 +42,15 @@ from mcp import Client
 from pydantic import SecretStr
 
 from bench.admission import AdmissionCurve, AdmissionSizes, measure_admission
+from gloo_mcp.chats.context_window import DEFAULT_BUDGET
+from gloo_mcp.chats.follow_ups import GRACE_SECONDS
+from gloo_mcp.chats.paging import PAGE_BUDGET_BYTES, encode_cursor
+from gloo_mcp.chats.store import ConversationStore, open_store
 from gloo_mcp.config import Settings
-from gloo_mcp.context_window import DEFAULT_BUDGET
-from gloo_mcp.follow_ups import GRACE_SECONDS
-from gloo_mcp.history_pages import PAGE_BUDGET_BYTES
 from gloo_mcp.models import ChatMessage, ChatSummary, Source
 from gloo_mcp.server import build_server
 from gloo_mcp.simulator import SimulatorState, create_app
 from gloo_mcp.simulator.content import answer_for, sources_for
-from gloo_mcp.store import ConversationStore, encode_cursor, open_store
 
 __all__ = [
     "FULL_GROWTH",

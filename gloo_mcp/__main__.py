@@ -1,6 +1,6 @@
 """``python -m gloo_mcp`` is the ``gloo-mcp`` command."""
 
-from gloo_mcp.cli import main
+from gloo_mcp.cli.main import main
 
 if __name__ == "__main__":
     main()

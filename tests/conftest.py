@@ -15,9 +15,9 @@ import pytest
 from mcp import Client
 from pydantic import SecretStr
 
-from gloo_mcp.client import GlooClient
 from gloo_mcp.config import Settings
-from gloo_mcp.retry import RetryPolicy
+from gloo_mcp.gloo.client import GlooClient
+from gloo_mcp.gloo.retry import RetryPolicy
 from gloo_mcp.server import DEFAULT_HEARTBEAT_INTERVAL, build_server
 from gloo_mcp.simulator import SimulatorState, create_app
 

@@ -25,10 +25,10 @@ from mcp import Client
 from mcp.client import advertise
 from mcp_types import CallToolResult, TextContent
 
-from gloo_mcp.answer_card import ANSWER_CARD_URI, APP_MIME_TYPE, EXTENSION_ID, answer_card_html
 from gloo_mcp.models import ChatHistory, ChatReply
-from gloo_mcp.render import history_markdown, reply_markdown
 from gloo_mcp.server import build_server
+from gloo_mcp.server.answer_card import ANSWER_CARD_URI, APP_MIME_TYPE, EXTENSION_ID, answer_card_html
+from gloo_mcp.server.render import history_markdown, reply_markdown
 from gloo_mcp.simulator import SimulatorState
 from gloo_mcp.simulator.state import Fault
 from tests.conftest import mcp_session, sim_settings, sim_transport

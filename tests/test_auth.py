@@ -9,9 +9,9 @@ import httpx2
 import pytest
 from pydantic import SecretStr
 
-from gloo_mcp.auth import ApiKeyProvider, ClientCredentialsProvider
-from gloo_mcp.client import GlooClient, MessageOptions
 from gloo_mcp.errors import AuthenticationError
+from gloo_mcp.gloo.auth import ApiKeyProvider, ClientCredentialsProvider
+from gloo_mcp.gloo.client import GlooClient, MessageOptions
 from gloo_mcp.simulator import Fault, SimulatorState, create_app
 from tests.conftest import SIM_BASE_URL
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from gloo_mcp.client import POOL_SIZE
-from gloo_mcp.history_pages import PAGE_BUDGET_BYTES
+from gloo_mcp.chats.paging import PAGE_BUDGET_BYTES
+from gloo_mcp.gloo.client import POOL_SIZE
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -165,7 +165,7 @@ def test_the_built_bundle_holds_a_valid_manifest_and_only_what_uv_runs(
 ) -> None:
     with zipfile.ZipFile(bundle_file) as archive:
         names = set(archive.namelist())
-    assert {"manifest.json", "pyproject.toml", "uv.lock", "server/main.py", "server/gloo_mcp/cli.py"} <= names
+    assert {"manifest.json", "pyproject.toml", "uv.lock", "server/main.py", "server/gloo_mcp/cli/main.py"} <= names
     # The uv type forbids bundled packages; nothing compiled or cached travels either.
     assert not any(n.startswith(("server/lib/", "server/venv/", ".venv/")) or "__pycache__" in n for n in names)
     directory, manifest = installed

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Callable
 import httpx2
 import pytest
 
-from gloo_mcp.client import GlooClient, MessageOptions
 from gloo_mcp.errors import (
     BadResponseError,
     ChatNotFoundError,
@@ -16,6 +15,7 @@ from gloo_mcp.errors import (
     RateLimitedError,
     UpstreamUnavailableError,
 )
+from gloo_mcp.gloo.client import GlooClient, MessageOptions
 from gloo_mcp.simulator import Fault, SimulatorState
 from tests.conftest import FakeSleep
 

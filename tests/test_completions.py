@@ -252,12 +252,12 @@ async def test_list_models_reads_the_public_catalogue_once_and_filters_by_family
 async def test_a_store_failure_after_gloo_answered_still_hands_over_the_answer(
     sim: SimulatorState, tmp_path: Any
 ) -> None:
-    from gloo_mcp.backends import CompletionsBackend
-    from gloo_mcp.client import GlooClient
+    from gloo_mcp.chats.backends import CompletionsBackend
+    from gloo_mcp.chats.store import LOCAL_OWNER, open_store
     from gloo_mcp.errors import StoreError
+    from gloo_mcp.gloo.client import GlooClient
+    from gloo_mcp.gloo.routing import Routing
     from gloo_mcp.models import MessageOptions
-    from gloo_mcp.routing import Routing
-    from gloo_mcp.store import LOCAL_OWNER, open_store
     from tests.conftest import sim_transport
 
     class FullDisk:

@@ -15,12 +15,12 @@ from mcp import Client, MCPError
 from mcp_types import PromptReference, ResourceTemplateReference
 from pydantic import SecretStr
 
-from gloo_mcp.fair_use import FairUse
-from gloo_mcp.http_app import HttpOptions, build_http_app
+from gloo_mcp.access.fair_use import FairUse
+from gloo_mcp.chats.store import LOCAL_OWNER
 from gloo_mcp.server import build_server
-from gloo_mcp.serving import running_in_thread
 from gloo_mcp.simulator import SimulatorState
-from gloo_mcp.store import LOCAL_OWNER
+from gloo_mcp.transports.http_app import HttpOptions, build_http_app
+from gloo_mcp.transports.serving import running_in_thread
 from tests.conftest import sim_settings, sim_transport
 from tests.oidc_provider import AuthorizationServer
 from tests.test_http import http_client

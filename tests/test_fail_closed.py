@@ -21,8 +21,8 @@ from mcp import MCPError
 from mcp_types import ResourceTemplateReference
 from pydantic import SecretStr
 
+from gloo_mcp.chats.store import LOCAL_OWNER, open_store
 from gloo_mcp.simulator import SimulatorState
-from gloo_mcp.store import LOCAL_OWNER, open_store
 from tests.conftest import free_port, mcp_session
 from tests.test_http import http_client
 

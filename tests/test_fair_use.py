@@ -17,8 +17,8 @@ import httpx2
 import pytest
 
 from bench.admission import AdmissionSizes, measure_admission
+from gloo_mcp.access.fair_use import WINDOW_SECONDS, Admission, FairUse, shared_principal_notice
 from gloo_mcp.errors import RateLimitedError
-from gloo_mcp.fair_use import WINDOW_SECONDS, Admission, FairUse, shared_principal_notice
 from tests.conftest import free_port
 from tests.test_fail_closed import BASE_ENV, TOKEN
 

@@ -19,7 +19,7 @@ import pytest
 from mcp import Client
 from mcp_types import CallToolResult, TextContent
 
-from gloo_mcp.retry import RetryPolicy
+from gloo_mcp.gloo.retry import RetryPolicy
 from gloo_mcp.server import build_server
 from gloo_mcp.simulator import Fault, SimulatorState, running_simulator
 from gloo_mcp.simulator.state import Endpoint

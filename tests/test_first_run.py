@@ -21,12 +21,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from gloo_mcp.client import GlooClient
 from gloo_mcp.config import Settings
 from gloo_mcp.errors import ConfigurationError
+from gloo_mcp.gloo.client import GlooClient
 from gloo_mcp.models import MessageOptions
-from gloo_mcp.serving import running_in_thread
 from gloo_mcp.simulator import SimulatorState, running_simulator
+from gloo_mcp.transports.serving import running_in_thread
 from tests.conftest import free_port
 from tests.test_cli import BASE_ENV, run
 

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from gloo_mcp.history_pages import PAGE_BUDGET_BYTES
+from gloo_mcp.chats.paging import PAGE_BUDGET_BYTES
+from gloo_mcp.chats.store import LOCAL_OWNER, open_store
 from gloo_mcp.models import ChatMessage
 from gloo_mcp.simulator import SimulatorState
-from gloo_mcp.store import LOCAL_OWNER, open_store
 from tests.conftest import mcp_session
 
 TURNS = 1_500
@@ -138,7 +138,8 @@ async def test_a_cursor_get_chat_history_did_not_return_is_one_sentence(sim: Sim
 
 
 def test_a_chat_body_is_scanned_once_and_only_the_page_asked_for_is_parsed() -> None:
-    from gloo_mcp.chat_scan import ChatScan
+    from gloo_mcp.chats.paging import scan_page
+    from gloo_mcp.gloo.chat_scan import ChatScan
 
     messages = [
         {"role": "user" if n % 2 == 0 else "kallm", "message": f"m{n}", "message_id": f"x{n}"} for n in range(9)
@@ -146,7 +147,7 @@ def test_a_chat_body_is_scanned_once_and_only_the_page_asked_for_is_parsed() -> 
     body = json.dumps({"chat_id": "c1", "title": "T", "pin": False, "messages": messages, "summary": None}).encode()
     scan = ChatScan.of(body)
     size = len(json.dumps(messages[0]))
-    page = scan.page(before=5, budget=2 * size + 2)
+    page = scan_page(scan, before=5, budget=2 * size + 2)
     assert scan.total == 9
     assert [m.message_id for m in page.messages] == ["x3", "x4"] and page.first_index == 3 and page.has_more
     assert page.messages[0].role == "assistant" and page.title == "T"  # kallm is the assistant
@@ -157,8 +158,8 @@ def test_a_chat_body_is_scanned_once_and_only_the_page_asked_for_is_parsed() -> 
     [b"[]", b'{"chat_id": "c1", "messages": [1, }', b"\xff", b'{"messages": []}', b'{"chat_id": "c", "messages": 5'],
 )
 def test_a_chat_body_that_is_not_the_documented_json_is_one_sentence(body: bytes) -> None:
-    from gloo_mcp.chat_scan import ChatScan
     from gloo_mcp.errors import BadResponseError
+    from gloo_mcp.gloo.chat_scan import ChatScan
 
     with pytest.raises(BadResponseError) as raised:
         ChatScan.of(body)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from mcp import Client, StdioServerParameters
 
-from gloo_mcp.host_config import host_config
+from gloo_mcp.cli.host_config import host_config
 from gloo_mcp.simulator import SimulatorState, running_simulator
 from tests.test_cli import run
 

@@ -16,11 +16,11 @@ from pydantic import SecretStr
 
 from gloo_mcp.config import Settings
 from gloo_mcp.errors import ConfigurationError
-from gloo_mcp.http_app import HttpOptions, build_http_app
 from gloo_mcp.server import build_server
-from gloo_mcp.serving import running_in_thread
 from gloo_mcp.simulator import SimulatorState
 from gloo_mcp.simulator.state import Fault
+from gloo_mcp.transports.http_app import HttpOptions, build_http_app
+from gloo_mcp.transports.serving import running_in_thread
 from tests.conftest import TOOL_NAMES, sim_settings, sim_transport
 
 TOKEN = "s3cret-bearer-token-for-tests"

@@ -18,12 +18,12 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from gloo_mcp import serving
-from gloo_mcp.http_app import DEFAULT_MAX_REQUEST_BODY_SIZE, HttpOptions, build_http_app
+from gloo_mcp.transports import serving
 from gloo_mcp.server import build_server
-from gloo_mcp.serving import DEFAULT_LIMITS, ConnectionLimits, running_in_thread
 from gloo_mcp.simulator import SimulatorState
 from gloo_mcp.simulator.state import Fault
+from gloo_mcp.transports.http_app import DEFAULT_MAX_REQUEST_BODY_SIZE, HttpOptions, build_http_app
+from gloo_mcp.transports.serving import DEFAULT_LIMITS, ConnectionLimits, running_in_thread
 from tests.conftest import sim_settings, sim_transport
 
 WAIT = 10.0  # the longest any test waits for the server to act; a deadline under test is far shorter
@@ -211,7 +211,7 @@ def test_if_uvicorns_protocol_changes_shape_the_server_falls_back_to_uvicorns_li
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.delattr(H11Protocol, "on_response_complete")
-    with caplog.at_level(logging.WARNING, logger="gloo_mcp.serving"):
+    with caplog.at_level(logging.WARNING, logger="gloo_mcp.transports.serving"):
         protocol, limit_concurrency = serving._http_protocol(ConnectionLimits(max_connections=7))
     assert protocol == "h11" and limit_concurrency == 8
     assert "without request deadlines" in caplog.text

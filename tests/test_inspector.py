@@ -19,7 +19,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from gloo_mcp.host_config import server_command
+from gloo_mcp.cli.host_config import server_command
 from gloo_mcp.simulator import SimulatorState, running_simulator
 from tests.conftest import TOOL_NAMES, free_port
 

@@ -49,12 +49,12 @@ from mcp import Client
 from mcp_types import TextContent
 from pydantic import SecretStr
 
-from gloo_mcp.bodies import read_limited
-from gloo_mcp.client import CHAT_PATH, MESSAGE_PATH, GlooClient
-from gloo_mcp.completions import COMPLETIONS_PATH, GROUNDED_PATH
 from gloo_mcp.config import Settings, load_settings
 from gloo_mcp.errors import ConfigurationError, GlooError
-from gloo_mcp.routing import Routing
+from gloo_mcp.gloo.bodies import read_limited
+from gloo_mcp.gloo.client import CHAT_PATH, MESSAGE_PATH, GlooClient
+from gloo_mcp.gloo.completions import COMPLETIONS_PATH, GROUNDED_PATH
+from gloo_mcp.gloo.routing import Routing
 from gloo_mcp.server import build_server
 
 pytestmark = pytest.mark.live
@@ -71,7 +71,7 @@ RECORDED_BYTES = 8 * 1024 * 1024
 """The most kept of one response body; the seed flow's are a few kilobytes."""
 CLOCK_SKEW_SECONDS = 600
 """How far a naive timestamp read as UTC may be from this machine's UTC clock and still count as UTC."""
-_V2_ID = re.compile(r"[A-Za-z0-9._:-]{1,200}")  # what gloo_mcp.completions keeps as a completion id
+_V2_ID = re.compile(r"[A-Za-z0-9._:-]{1,200}")  # what gloo_mcp.gloo.completions keeps as a completion id
 
 
 # --- the wire, recorded -------------------------------------------------------------------------

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gloo_mcp.models import Source, WireChat, WireMessageReply
+from gloo_mcp.gloo.wire import WireChat, WireMessageReply
+from gloo_mcp.models import Source
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,9 @@ import httpcore2
 import httpx2
 from anyio.abc import SocketStream
 
-from gloo_mcp.client import build_http_client
 from gloo_mcp.config import Settings
-from gloo_mcp.network import _PollingBackend
+from gloo_mcp.gloo.client import build_http_client
+from gloo_mcp.gloo.network import _PollingBackend
 
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok"
 

@@ -20,9 +20,9 @@ from jwt.algorithms import RSAAlgorithm
 from mcp.server import MCPServer
 from mcp.server.auth.settings import AuthSettings
 
+from gloo_mcp.access.oauth import JwtTokenVerifier
+from gloo_mcp.access.principals import principal
 from gloo_mcp.errors import ConfigurationError
-from gloo_mcp.oauth import JwtTokenVerifier
-from gloo_mcp.principals import principal
 from tests.conftest import free_port
 from tests.oidc_provider import RESOURCE, AuthorizationServer
 
@@ -77,7 +77,7 @@ def refusal(caplog: pytest.LogCaptureFixture) -> Refusal:
 
     async def refused(verifier: JwtTokenVerifier, token: str) -> str:
         caplog.clear()
-        with caplog.at_level(logging.INFO, logger="gloo_mcp.oauth"):
+        with caplog.at_level(logging.INFO, logger="gloo_mcp.access.oauth"):
             assert await verifier.verify_token(token) is None
         [reason] = [m.removeprefix(PREFIX) for m in caplog.messages if m.startswith(PREFIX)]
         return reason
@@ -178,7 +178,7 @@ async def test_an_expired_token_is_refused_and_the_log_gives_the_reason_not_the_
 ) -> None:
     token = await authorization_server.token("stale")  # expired an hour ago
 
-    with caplog.at_level(logging.INFO, logger="gloo_mcp.oauth"):
+    with caplog.at_level(logging.INFO, logger="gloo_mcp.access.oauth"):
         assert await make_verifier().verify_token(token) is None
 
     assert "bearer token refused: it has expired" in caplog.messages

@@ -21,11 +21,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
-from gloo_mcp.http_app import HttpOptions, build_http_app
-from gloo_mcp.oauth import DEFAULT_LEEWAY, JwtTokenVerifier
+from gloo_mcp.access.oauth import DEFAULT_LEEWAY, JwtTokenVerifier
 from gloo_mcp.server import build_server
-from gloo_mcp.serving import running_in_thread
 from gloo_mcp.simulator import SimulatorState
+from gloo_mcp.transports.http_app import HttpOptions, build_http_app
+from gloo_mcp.transports.serving import running_in_thread
 from tests.conftest import sim_settings, sim_transport
 from tests.oidc_provider import RESOURCE
 
@@ -115,7 +115,7 @@ async def test_a_token_20_seconds_past_its_expiry_is_served_within_the_30_second
     assert DEFAULT_LEEWAY == 30
     token = issuer.token(exp=int(time.time()) - 20)
 
-    with caplog.at_level(logging.INFO, logger="gloo_mcp.oauth"), served(sim, issuer_http) as url:
+    with caplog.at_level(logging.INFO, logger="gloo_mcp.access.oauth"), served(sim, issuer_http) as url:
         response = await _list_tools(url, token)
 
     assert response.status_code == 200, response.text
@@ -128,7 +128,7 @@ async def test_a_token_40_seconds_past_its_expiry_gets_401_and_the_log_says_it_h
 ) -> None:
     token = issuer.token(exp=int(time.time()) - 40)
 
-    with caplog.at_level(logging.INFO, logger="gloo_mcp.oauth"), served(sim, issuer_http) as url:
+    with caplog.at_level(logging.INFO, logger="gloo_mcp.access.oauth"), served(sim, issuer_http) as url:
         response = await _list_tools(url, token)
 
     assert response.status_code == 401
@@ -142,7 +142,7 @@ async def test_a_token_whose_exp_is_a_string_gets_401_and_the_log_says_why(
 ) -> None:
     token = issuer.token(exp="99999999999")
 
-    with caplog.at_level(logging.INFO, logger="gloo_mcp.oauth"), served(sim, issuer_http) as url:
+    with caplog.at_level(logging.INFO, logger="gloo_mcp.access.oauth"), served(sim, issuer_http) as url:
         response = await _list_tools(url, token)
 
     assert response.status_code == 401
@@ -169,7 +169,7 @@ async def test_the_leeway_is_the_verifiers_own_setting(
 ) -> None:
     token = issuer.token(exp=int(time.time()) - 20)
 
-    with caplog.at_level(logging.INFO, logger="gloo_mcp.oauth"):
+    with caplog.at_level(logging.INFO, logger="gloo_mcp.access.oauth"):
         assert await _verifier(issuer_http, leeway=0).verify_token(token) is None
         assert await _verifier(issuer_http, leeway=60).verify_token(token) is not None
 
@@ -182,7 +182,7 @@ async def test_a_token_issued_in_the_future_beyond_the_leeway_is_refused_with_th
     now = int(time.time())
     verifier = _verifier(issuer_http, leeway=30)
 
-    with caplog.at_level(logging.INFO, logger="gloo_mcp.oauth"):
+    with caplog.at_level(logging.INFO, logger="gloo_mcp.access.oauth"):
         assert await verifier.verify_token(issuer.token(iat=now + 10)) is not None
         assert await verifier.verify_token(issuer.token(iat=now + 3600)) is None
 
@@ -221,7 +221,7 @@ async def test_a_numeric_date_claim_that_is_not_a_json_number_is_refused_with_th
 ) -> None:
     token = issuer.token(**{claim: value})
 
-    with caplog.at_level(logging.INFO, logger="gloo_mcp.oauth"):
+    with caplog.at_level(logging.INFO, logger="gloo_mcp.access.oauth"):
         assert await _verifier(issuer_http).verify_token(token) is None
 
     assert _refusals(caplog) == [NOT_A_NUMBER.format(claim)]

@@ -7,8 +7,8 @@ import logging
 import pytest
 from pydantic import SecretStr
 
-from gloo_mcp.cli import configure_logging
-from gloo_mcp.client import GlooClient
+from gloo_mcp.cli.main import configure_logging
+from gloo_mcp.gloo.client import GlooClient
 from gloo_mcp.simulator import Fault, SimulatorState
 from tests.conftest import mcp_session, sim_settings
 

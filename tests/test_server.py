@@ -7,7 +7,8 @@ from mcp_types import TextContent
 
 from gloo_mcp.config import Settings
 from gloo_mcp.errors import ConfigurationError
-from gloo_mcp.server import AppState, build_server
+from gloo_mcp.server import build_server
+from gloo_mcp.server.state import AppState
 from gloo_mcp.simulator import SimulatorState
 from gloo_mcp.simulator.content import SIMULATOR_NOTICE
 from tests.conftest import TOOL_NAMES, mcp_session, sim_settings, sim_transport

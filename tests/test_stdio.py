@@ -176,10 +176,10 @@ async def test_sdk_client_over_stdio_in_the_current_protocol_era(live_sim: tuple
 def test_starting_the_server_loads_neither_the_http_stack_nor_the_simulator() -> None:
     """Hosts spawn servers often: what only a tool call, the demo or the simulator needs loads later."""
     probe = (
-        "import sys; from gloo_mcp.cli import main; from gloo_mcp.server import build_server; "
+        "import sys; from gloo_mcp.cli.main import main; from gloo_mcp.server import build_server; "
         "from gloo_mcp.config import Settings; build_server(Settings()); "
-        "print(sorted(m for m in ('httpcore2', 'gloo_mcp.client', 'gloo_mcp.auth', 'gloo_mcp.simulator', "
-        "'gloo_mcp.demo', 'gloo_mcp.http_app', 'dotenv') if m in sys.modules))"
+        "print(sorted(m for m in ('httpcore2', 'gloo_mcp.gloo.client', 'gloo_mcp.gloo.auth', 'gloo_mcp.simulator', "
+        "'gloo_mcp.cli.demo', 'gloo_mcp.transports.http_app', 'dotenv') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "[]"

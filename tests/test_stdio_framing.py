@@ -20,7 +20,7 @@ import anyio
 from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from gloo_mcp.stdio import _MAX_LINE, _Lines
+from gloo_mcp.transports.stdio import _MAX_LINE, _Lines
 from tests.conftest import TOOL_NAMES
 
 TIMEOUT = 30.0

@@ -15,10 +15,10 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
+from gloo_mcp.chats.store import LOCAL_OWNER, ConversationStore, describe_url, open_store
 from gloo_mcp.errors import ChatNotFoundError, StoreError
 from gloo_mcp.models import ChatMessage
 from gloo_mcp.simulator import SimulatorState, running_simulator
-from gloo_mcp.store import LOCAL_OWNER, ConversationStore, describe_url, open_store
 from tests.postgres_server import running_postgres
 
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)

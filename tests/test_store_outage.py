@@ -18,8 +18,8 @@ from mcp import Client
 from mcp_types import CallToolResult
 from pydantic import SecretStr
 
+from gloo_mcp.chats.store import open_store
 from gloo_mcp.simulator import SimulatorState
-from gloo_mcp.store import open_store
 from tests.oidc_provider import AuthorizationServer
 from tests.postgres_server import PostgresServer, running_postgres_server
 from tests.test_http import http_client

@@ -18,14 +18,14 @@ import pytest
 from mcp import Client, MCPError
 from mcp_types import PromptReference, ResourceTemplateReference
 
-from gloo_mcp.audit import AuditLog
+from gloo_mcp.access.audit import AuditLog
+from gloo_mcp.access.fair_use import FairUse
+from gloo_mcp.access.oauth import JwtTokenVerifier
 from gloo_mcp.errors import RateLimitedError
-from gloo_mcp.fair_use import FairUse
-from gloo_mcp.http_app import HttpOptions, build_http_app
-from gloo_mcp.oauth import JwtTokenVerifier
 from gloo_mcp.server import build_server
-from gloo_mcp.serving import running_in_thread
 from gloo_mcp.simulator import SimulatorState
+from gloo_mcp.transports.http_app import HttpOptions, build_http_app
+from gloo_mcp.transports.serving import running_in_thread
 from tests.conftest import sim_settings, sim_transport
 from tests.oidc_provider import RESOURCE, AuthorizationServer
 from tests.test_http import http_client

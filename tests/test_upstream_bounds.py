@@ -14,8 +14,8 @@ from typing import Any
 from mcp import Client
 from mcp_types import CallToolResult, TextContent
 
-from gloo_mcp.bodies import HISTORY_BODY_BYTES, MAX_BODY_BYTES
-from gloo_mcp.retry import RetryPolicy
+from gloo_mcp.gloo.bodies import HISTORY_BODY_BYTES, MAX_BODY_BYTES
+from gloo_mcp.gloo.retry import RetryPolicy
 from gloo_mcp.server import build_server
 from gloo_mcp.simulator import Fault, SimulatorState, running_simulator
 from tests.conftest import FakeSleep, mcp_session, sim_settings

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from gloo_mcp.chats.store import LOCAL_OWNER, open_store
 from gloo_mcp.models import ChatMessage
 from gloo_mcp.simulator import SimulatorState
-from gloo_mcp.store import LOCAL_OWNER, open_store
 from tests.conftest import mcp_session
 
 LONG_ANSWER = "Gloo answered at length. " * 40  # about 1,000 characters a turn

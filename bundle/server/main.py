@@ -4,7 +4,7 @@ The ``gloo_mcp`` package sits beside this file, so Python finds it through the s
 directory whatever the working directory; uv supplies Python and the dependencies.
 """
 
-from gloo_mcp.cli import main
+from gloo_mcp.cli.main import main
 
 if __name__ == "__main__":
     main()

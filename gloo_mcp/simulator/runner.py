@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from gloo_mcp.serving import LOOPBACK, running_in_thread, serve_in_foreground
 from gloo_mcp.simulator.app import create_app
 from gloo_mcp.simulator.state import SimulatorState
+from gloo_mcp.transports.serving import LOOPBACK, running_in_thread, serve_in_foreground
 
 __all__ = ["running_simulator", "serve_forever"]
 
@@ -25,6 +25,6 @@ def serve_forever(
 ) -> None:
     """Serve in the foreground until interrupted (``gloo-mcp simulator``).
 
-    Raises :class:`~gloo_mcp.serving.PortInUseError` when the port is taken (before ``on_bound`` runs).
+    Raises :class:`~gloo_mcp.transports.serving.PortInUseError` when the port is taken (before ``on_bound`` runs).
     """
     serve_in_foreground(create_app(state), host=host, port=port, lifespan="off", on_bound=on_bound)

@@ -16,9 +16,9 @@ from typing import Protocol
 import httpx2
 from pydantic import SecretStr, ValidationError
 
-from gloo_mcp.bodies import read_detail, read_limited
 from gloo_mcp.errors import AuthenticationError, BadResponseError, GlooError, error_from_status
-from gloo_mcp.models import TokenResponse
+from gloo_mcp.gloo.bodies import read_detail, read_limited
+from gloo_mcp.gloo.wire import TokenResponse
 
 __all__ = ["ApiKeyProvider", "ClientCredentialsProvider", "TokenProvider"]
 

@@ -15,10 +15,10 @@ from urllib.parse import urlsplit
 
 import anyio
 
-from gloo_mcp.client import SIMULATOR_NOTE, GlooClient
+from gloo_mcp.chats.store import LOCAL_OWNER, describe_url, open_store
 from gloo_mcp.config import _ENV_FIELDS, DEFAULT_BASE_URL, Settings, env_file_values, load_settings
 from gloo_mcp.errors import ConfigurationError, GlooError
-from gloo_mcp.store import LOCAL_OWNER, describe_url, open_store
+from gloo_mcp.gloo.client import SIMULATOR_NOTE, GlooClient
 
 __all__ = ["run_check"]
 
@@ -71,7 +71,7 @@ async def _store(settings: Settings) -> str:
 
 async def _sign_in(settings: Settings) -> str:
     """The OAuth issuer answers with its metadata and signing keys (HTTP per-user sign-in only)."""
-    from gloo_mcp.oauth import verifier_from_settings
+    from gloo_mcp.access.oauth import verifier_from_settings
 
     verifier = verifier_from_settings(settings)
     assert verifier is not None

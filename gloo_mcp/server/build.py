@@ -1,6 +1,6 @@
 """The MCP face of gloo-mcp: three tools, a conversation resource, and their product copy.
 
-Tools receive the process's one :class:`~gloo_mcp.client.GlooClient` through the
+Tools receive the process's one :class:`~gloo_mcp.gloo.client.GlooClient` through the
 lifespan. Expected failures are :class:`~gloo_mcp.errors.GlooError`s and become
 ``isError`` results carrying the error's sentence (the SDK would hide their text if
 they escaped), with no ``structuredContent``.
@@ -35,22 +35,23 @@ from mcp_types import (
 from pydantic import BaseModel, Field, StringConstraints, ValidationError
 
 from gloo_mcp import __version__
-from gloo_mcp.answer_card import answer_card_extension, answer_card_tool_meta
-from gloo_mcp.arguments import (
+from gloo_mcp.access.audit import AuditLog, note_failure
+from gloo_mcp.access.principals import current_caller
+from gloo_mcp.chats.paging import decode_history_cursor
+from gloo_mcp.config import CHARACTER_LIMIT_RANGE, SOURCES_LIMIT_RANGE, Settings
+from gloo_mcp.errors import ChatNotFoundError, GlooError, InvalidRequestError
+from gloo_mcp.gloo.routing import ModelFamily, Routing, Tradition
+from gloo_mcp.models import ChatHistory, ChatList, ChatReply, MessageOptions, ModelList
+from gloo_mcp.server.answer_card import answer_card_extension, answer_card_tool_meta
+from gloo_mcp.server.arguments import (
     CHAT_ID_MAX_LENGTH,
     CHAT_ID_PATTERN,
     argument_error,
     checked_chat_id,
     could_be_chat_id,
 )
-from gloo_mcp.audit import AuditLog, note_failure
-from gloo_mcp.config import CHARACTER_LIMIT_RANGE, SOURCES_LIMIT_RANGE, Settings
-from gloo_mcp.errors import ChatNotFoundError, GlooError, InvalidRequestError
-from gloo_mcp.history_pages import decode_history_cursor
-from gloo_mcp.models import ChatHistory, ChatList, ChatReply, MessageOptions, ModelList
-from gloo_mcp.principals import current_caller
-from gloo_mcp.progress import CallProgress, reporting_progress
-from gloo_mcp.render import (
+from gloo_mcp.server.progress import CallProgress, reporting_progress
+from gloo_mcp.server.render import (
     CHAT_URI_TEMPLATE,
     chat_list_markdown,
     chat_uri,
@@ -58,16 +59,15 @@ from gloo_mcp.render import (
     models_markdown,
     reply_markdown,
 )
-from gloo_mcp.routing import ModelFamily, Routing, Tradition
-from gloo_mcp.state import AppState
+from gloo_mcp.server.state import AppState
 
 if TYPE_CHECKING:  # the HTTP stack loads on the first call, not at start-up (hosts spawn servers often)
     import httpx2
 
-    from gloo_mcp.backends import ChatBackend
-    from gloo_mcp.fair_use import FairUse
-    from gloo_mcp.oauth import JwtTokenVerifier
-    from gloo_mcp.retry import RetryPolicy
+    from gloo_mcp.access.fair_use import FairUse
+    from gloo_mcp.access.oauth import JwtTokenVerifier
+    from gloo_mcp.chats.backends import ChatBackend
+    from gloo_mcp.gloo.retry import RetryPolicy
 
 __all__ = ["DEFAULT_HEARTBEAT_INTERVAL", "INSTRUCTIONS", "build_server"]
 

@@ -1,8 +1,8 @@
 """GlooClient: the one place that talks HTTP to Gloo's chat API.
 
 One instance per process, over one pooled ``httpx2.AsyncClient``. Every call runs inside
-a deadline (``GLOO_TIMEOUT``), gets its bearer from a :class:`~gloo_mcp.auth.TokenProvider`,
-retries only what is safe (see :mod:`gloo_mcp.retry`), and turns every failure into a
+a deadline (``GLOO_TIMEOUT``), gets its bearer from a :class:`~gloo_mcp.gloo.auth.TokenProvider`,
+retries only what is safe (see :mod:`gloo_mcp.gloo.retry`), and turns every failure into a
 :class:`~gloo_mcp.errors.GlooError` whose text an agent can act on.
 """
 
@@ -16,9 +16,6 @@ import anyio
 import httpx2
 from pydantic import BaseModel, ValidationError
 
-from gloo_mcp.auth import ApiKeyProvider, ClientCredentialsProvider, TokenProvider
-from gloo_mcp.bodies import HISTORY_BODY_BYTES, json_object, read_detail, read_limited
-from gloo_mcp.chat_scan import ChatScan
 from gloo_mcp.config import DEFAULT_BASE_URL, Settings
 from gloo_mcp.errors import (
     BadResponseError,
@@ -29,9 +26,13 @@ from gloo_mcp.errors import (
     error_from_status,
     unreadable,
 )
-from gloo_mcp.models import ChatReply, MessageOptions, WireMessageReply
-from gloo_mcp.network import install_fast_readable_check
-from gloo_mcp.retry import RetryPolicy, server_named_wait
+from gloo_mcp.gloo.auth import ApiKeyProvider, ClientCredentialsProvider, TokenProvider
+from gloo_mcp.gloo.bodies import HISTORY_BODY_BYTES, json_object, read_detail, read_limited
+from gloo_mcp.gloo.chat_scan import ChatScan
+from gloo_mcp.gloo.network import install_fast_readable_check
+from gloo_mcp.gloo.retry import RetryPolicy, server_named_wait
+from gloo_mcp.gloo.wire import WireMessageReply
+from gloo_mcp.models import ChatReply, MessageOptions
 
 __all__ = ["SIMULATOR_NOTE", "GlooClient", "MessageOptions", "ReadBody", "build_http_client", "parse"]
 

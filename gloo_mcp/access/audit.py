@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import Any
 
-from gloo_mcp.arguments import could_be_chat_id
+from gloo_mcp.models import could_be_chat_id
 
 __all__ = ["AuditLog", "note_failure"]
 

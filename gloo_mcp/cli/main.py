@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from gloo_mcp import __version__
-from gloo_mcp.host_config import HOSTS
+from gloo_mcp.cli.host_config import HOSTS
 
 __all__ = ["main"]
 
@@ -140,14 +140,14 @@ def _run(args: argparse.Namespace) -> None:
     if command == "serve":
         _serve(args)
     elif command == "demo":
-        from gloo_mcp.demo import run_demo
+        from gloo_mcp.cli.demo import run_demo
 
         sys.exit(run_demo())
     elif command == "check":
         import os
         from pathlib import Path
 
-        from gloo_mcp.check import run_check
+        from gloo_mcp.cli.check import run_check
 
         sys.exit(run_check(os.environ, Path.cwd() / ".env"))
     elif command == "config":
@@ -168,7 +168,7 @@ def _listen(program: str, host: str, port: int, announcement: str, serve: Callab
     An address that cannot be bound is one line on stderr and exit status 2; any later
     OSError is not about the address and surfaces as it is.
     """
-    from gloo_mcp.serving import PortInUseError
+    from gloo_mcp.transports.serving import PortInUseError
 
     bound = False
 
@@ -195,7 +195,7 @@ def _listen(program: str, host: str, port: int, announcement: str, serve: Callab
 def _serve(args: argparse.Namespace) -> None:
     from gloo_mcp.config import load_settings_for_serving
     from gloo_mcp.errors import ConfigurationError
-    from gloo_mcp.server import build_server
+    from gloo_mcp.server.build import build_server
 
     try:
         settings, startup_error = load_settings_for_serving()
@@ -210,16 +210,16 @@ def _serve(args: argparse.Namespace) -> None:
     elif not settings.has_credentials:
         log.warning("no Gloo credentials configured; tool calls will say which variables to set")
     if args.transport == "stdio":
-        from gloo_mcp.stdio import serve_stdio
+        from gloo_mcp.transports.stdio import serve_stdio
 
         serve_stdio(build_server(settings, startup_error=startup_error))
         return
 
-    from gloo_mcp.audit import AuditLog
-    from gloo_mcp.fair_use import FairUse, shared_principal_notice
-    from gloo_mcp.http_app import MCP_PATH, HttpOptions, build_http_app
-    from gloo_mcp.oauth import verifier_from_settings
-    from gloo_mcp.serving import serve_in_foreground
+    from gloo_mcp.access.audit import AuditLog
+    from gloo_mcp.access.fair_use import FairUse, shared_principal_notice
+    from gloo_mcp.access.oauth import verifier_from_settings
+    from gloo_mcp.transports.http_app import MCP_PATH, HttpOptions, build_http_app
+    from gloo_mcp.transports.serving import serve_in_foreground
 
     try:
         oauth = verifier_from_settings(settings)
@@ -270,7 +270,7 @@ def _config(args: argparse.Namespace) -> None:
     import json
     import os
 
-    from gloo_mcp.host_config import (
+    from gloo_mcp.cli.host_config import (
         carried_settings,
         check_remote_url,
         host_config,

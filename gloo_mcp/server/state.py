@@ -15,19 +15,19 @@ from typing import TYPE_CHECKING, Protocol, Self
 
 import anyio
 
+from gloo_mcp.access.fair_use import FairUse
+from gloo_mcp.access.principals import current_caller
 from gloo_mcp.config import Settings
 from gloo_mcp.errors import GlooError, StoreError
-from gloo_mcp.fair_use import FairUse
-from gloo_mcp.principals import current_caller
 
 if TYPE_CHECKING:
     import httpx2
 
-    from gloo_mcp.backends import ChatBackend
-    from gloo_mcp.client import GlooClient
+    from gloo_mcp.chats.backends import ChatBackend
+    from gloo_mcp.chats.store import ConversationStore
+    from gloo_mcp.gloo.client import GlooClient
+    from gloo_mcp.gloo.retry import RetryPolicy
     from gloo_mcp.models import ModelInfo
-    from gloo_mcp.retry import RetryPolicy
-    from gloo_mcp.store import ConversationStore
 
 __all__ = ["MODELS_TTL", "AppState"]
 
@@ -130,7 +130,7 @@ class AppState:
         """The client, or the configuration error that every call must report instead."""
         self.require_configured()
         if self._client is None:  # no await between the check and the assignment: one client, ever
-            from gloo_mcp.client import GlooClient
+            from gloo_mcp.gloo.client import GlooClient
 
             self._client = GlooClient.open(self.settings, self._transport, retry=self._retry)
         return self._client
@@ -147,7 +147,7 @@ class AppState:
                 now = anyio.current_time()
                 if self._store_failure is not None and now < self._store_retry_at:
                     raise self._store_failure
-                from gloo_mcp.store import open_store
+                from gloo_mcp.chats.store import open_store
 
                 try:
                     self._store = await open_store(self.settings.resolved_store_url)
@@ -163,13 +163,13 @@ class AppState:
         client = self.ready_client()
         if self._backend is not None:
             return self._backend
-        from gloo_mcp.backends import CompletionsBackend, MessageBackend
+        from gloo_mcp.chats.backends import CompletionsBackend, MessageBackend
 
         if self.settings.backend == "completions":
             try:
                 store = await self.store()
             except StoreError as error:
-                from gloo_mcp.backends import CANNOT_RECORD, store_unavailable
+                from gloo_mcp.chats.backends import CANNOT_RECORD, store_unavailable
 
                 raise store_unavailable(
                     error, per_user=self.per_user, sentence=CANNOT_RECORD, doing="V2 has no store"
@@ -185,7 +185,7 @@ class AppState:
         now = anyio.current_time()
         if self._models is not None and now - self._models[0] < MODELS_TTL:
             return self._models[1]
-        from gloo_mcp.completions import list_models
+        from gloo_mcp.gloo.completions import list_models
 
         models = await list_models(self.ready_client())
         self._models = (now, models)

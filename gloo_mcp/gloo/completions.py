@@ -6,7 +6,7 @@ are written: SSE ``data:`` chunks, OpenAI-shaped, ending at the first non-null
 ``finish_reason`` (Gloo sends no ``[DONE]``; one is tolerated). With publishers the
 grounded endpoint answers, its citations arriving as the first event.
 
-Reading the answer. The stream is parsed here, over :func:`gloo_mcp.bodies.limited_chunks`,
+Reading the answer. The stream is parsed here, over :func:`gloo_mcp.gloo.bodies.limited_chunks`,
 so every byte of it counts against the one upstream cap — comment lines and blank events
 too, not only data. Odd parts are passed over rather than failing the answer: a choice
 that is not an object, a citation that cannot be read as a source, an id that is not a
@@ -35,11 +35,11 @@ from typing import Any
 import httpx2
 from pydantic import ValidationError
 
-from gloo_mcp.bodies import MAX_BODY_BYTES, TOO_LARGE, json_object, limited_chunks, read_limited
-from gloo_mcp.client import GlooClient
 from gloo_mcp.errors import BadResponseError, InvalidRequestError, UpstreamUnavailableError, unreadable
+from gloo_mcp.gloo.bodies import MAX_BODY_BYTES, TOO_LARGE, json_object, limited_chunks, read_limited
+from gloo_mcp.gloo.client import GlooClient
+from gloo_mcp.gloo.routing import Routing
 from gloo_mcp.models import ModelInfo, Source
-from gloo_mcp.routing import Routing
 
 __all__ = ["Completion", "OnText", "complete", "list_models"]
 

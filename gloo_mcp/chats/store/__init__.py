@@ -9,24 +9,19 @@ processes writing at once neither lose nor interleave turns.
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 from urllib.parse import unquote
 
-from gloo_mcp.errors import ChatNotFoundError, InvalidRequestError, StoreError
+from gloo_mcp.chats.paging import MessagePage
+from gloo_mcp.errors import ChatNotFoundError, StoreError
 from gloo_mcp.models import ChatMessage, ChatSummary
 
 __all__ = [
     "LOCAL_OWNER",
     "ConversationStore",
-    "MessagePage",
-    "decode_cursor",
     "describe_url",
-    "encode_cursor",
     "not_yours",
     "open_store",
     "store_failure",
@@ -87,15 +82,6 @@ class ConversationStore(Protocol):
     async def aclose(self) -> None: ...
 
 
-@dataclass(frozen=True)
-class MessagePage:
-    """Some consecutive messages of a chat: ``messages[0]`` is at position ``start`` of ``total``."""
-
-    messages: list[ChatMessage]
-    start: int
-    total: int
-
-
 def take_newest(bodies: Iterable[tuple[int, str]], budget: int, *, used: int = 0) -> tuple[list[tuple[int, str]], bool]:
     """From (position, JSON body) pairs newest first, those that fit ``budget`` bytes of which ``used`` are spent.
 
@@ -117,27 +103,6 @@ def not_yours(chat_id: str) -> ChatNotFoundError:
         f"There is no conversation with id {chat_id!r} for you; check the id (list_chats shows yours), or call "
         "send_message to start a new one."
     )
-
-
-def encode_cursor(summary: ChatSummary) -> str:
-    raw = json.dumps([summary.updated_at.isoformat(), summary.chat_id])
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[str, str]:
-    """(updated_at ISO, chat_id) of the last chat on the previous page; InvalidRequestError if it is not ours."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
-            raise ValueError("not a list_chats cursor")
-        updated_at, chat_id = value
-        datetime.fromisoformat(updated_at)
-    except ValueError:  # binascii.Error and json's errors are ValueErrors too
-        raise InvalidRequestError(
-            "cursor is not one that list_chats returned; pass next_cursor unchanged, or omit it for the newest."
-        ) from None
-    return updated_at, chat_id
 
 
 def describe_url(url: str) -> str:
@@ -172,11 +137,11 @@ async def open_store(url: str) -> ConversationStore:
     """The store ``url`` names, schema created if missing. Raises StoreError with a usable sentence."""
     store: ConversationStore
     if url.startswith("sqlite:///"):
-        from gloo_mcp.store.sqlite import SQLiteStore
+        from gloo_mcp.chats.store.sqlite import SQLiteStore
 
         store = await SQLiteStore.open(url.removeprefix("sqlite:///"))
     else:
-        from gloo_mcp.store.postgres import PostgresStore
+        from gloo_mcp.chats.store.postgres import PostgresStore
 
         store = await PostgresStore.open(url)
     return store

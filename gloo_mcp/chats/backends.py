@@ -18,16 +18,16 @@ from typing import Protocol
 
 import anyio
 
-from gloo_mcp.chat_scan import ChatScan
-from gloo_mcp.client import GlooClient
-from gloo_mcp.completions import Completion, OnText, complete
-from gloo_mcp.context_window import budget_for, fit_newest_turns, is_context_overflow, smaller_budget
+from gloo_mcp.chats.context_window import budget_for, fit_newest_turns, is_context_overflow, smaller_budget
+from gloo_mcp.chats.follow_ups import GRACE_SECONDS, suggest_follow_ups
+from gloo_mcp.chats.paging import PAGE_BUDGET_BYTES, history_page, scan_page
+from gloo_mcp.chats.store import ConversationStore
 from gloo_mcp.errors import ChatNotFoundError, GlooError, InvalidRequestError, StoreError, error_from_status
-from gloo_mcp.follow_ups import GRACE_SECONDS, suggest_follow_ups
-from gloo_mcp.history_pages import PAGE_BUDGET_BYTES, history_page
+from gloo_mcp.gloo.chat_scan import ChatScan
+from gloo_mcp.gloo.client import GlooClient
+from gloo_mcp.gloo.completions import Completion, OnText, complete
+from gloo_mcp.gloo.routing import Routing
 from gloo_mcp.models import ChatHistory, ChatMessage, ChatReply, ChatSummary, MessageOptions, ModelInfo
-from gloo_mcp.routing import Routing
-from gloo_mcp.store import ConversationStore
 
 __all__ = ["ChatBackend", "CompletionsBackend", "MessageBackend", "title_of"]
 
@@ -193,7 +193,7 @@ class MessageBackend:
         if whole is None:
             whole = await self._read_whole(chat_id, owner)
             self._keep(key, whole)
-        return whole.page(before)
+        return scan_page(whole, before)
 
     def _keep(self, key: tuple[str, str], scan: ChatScan) -> None:
         self._snapshots.pop(key, None)

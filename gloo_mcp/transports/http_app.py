@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gloo_mcp import __version__
 from gloo_mcp.config import Settings
 from gloo_mcp.errors import GlooError
-from gloo_mcp.state import AppState
+from gloo_mcp.server.state import AppState
 
 __all__ = [
     "DEFAULT_MAX_REQUEST_BODY_SIZE",

@@ -12,8 +12,8 @@ from __future__ import annotations
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AccessToken, principal_components
 
+from gloo_mcp.chats.store import LOCAL_OWNER
 from gloo_mcp.errors import AuthenticationError
-from gloo_mcp.store import LOCAL_OWNER
 
 __all__ = ["LOCAL_OWNER", "current_caller", "principal"]
 

@@ -6,6 +6,9 @@ Gloo's ``GET /ai/v1/chat`` has no paging: a 10,000-turn chat arrives as one body
 own fields and only the *position* of each message; :meth:`ChatScan.page` then parses just
 the messages of the page asked for. A scan holds the body's text (at most
 ``HISTORY_BODY_BYTES``) plus 2 offsets per message; a page holds one page of objects.
+
+The scan returns plain data (the chat's fields, and a page's messages with where they
+start): paging fields and cursors are the conversation side's (``gloo_mcp.chats.paging``).
 """
 
 from __future__ import annotations
@@ -15,11 +18,10 @@ from typing import Any, Self
 
 from pydantic import ValidationError
 
-from gloo_mcp.bodies import not_a_json_object
 from gloo_mcp.errors import BadResponseError
-from gloo_mcp.history_pages import PAGE_BUDGET_BYTES, history_page
-from gloo_mcp.models import ChatHistory, WireChat, WireChatMessage
-from gloo_mcp.store import MessagePage
+from gloo_mcp.gloo.bodies import not_a_json_object
+from gloo_mcp.gloo.wire import WireChat, WireChatMessage
+from gloo_mcp.models import ChatHistory, ChatMessage
 
 __all__ = ["ChatScan"]
 
@@ -48,6 +50,11 @@ class ChatScan:
     def total(self) -> int:
         return len(self._spans)
 
+    @property
+    def head(self) -> ChatHistory:
+        """The chat's own fields (id, title, times), with no messages."""
+        return self._head.to_history()
+
     @classmethod
     def of(cls, body: bytes, content_type: str = "application/json") -> Self:
         """Scan a chat body; BadResponseError if it is not a JSON object with a list of messages."""
@@ -63,8 +70,9 @@ class ChatScan:
             raise _malformed(f"missing or malformed {', '.join(fields)}") from None
         return cls(text, chat, spans)
 
-    def page(self, before: int | None, budget: int = PAGE_BUDGET_BYTES) -> ChatHistory:
-        """The newest messages before position ``before`` whose JSON fits ``budget`` (at least one), oldest first."""
+    def page(self, before: int | None, budget: int) -> tuple[list[ChatMessage], int]:
+        """The newest messages before position ``before`` whose JSON fits ``budget`` (at least one), oldest first,
+        and the position of the first of them."""
         end = len(self._spans) if before is None else min(before, len(self._spans))
         start, used = end, 0
         while start > 0:
@@ -79,7 +87,7 @@ class ChatScan:
                 messages.append(WireChatMessage.model_validate_json(self._text[first:last]).to_message())
             except ValidationError:
                 raise _malformed("a message with missing or malformed fields") from None
-        return history_page(self._head.to_history(), MessagePage(messages, start, len(self._spans)))
+        return messages, start
 
 
 def _skip(text: str, at: int) -> int:

@@ -11,26 +11,18 @@ string; :func:`checked_chat_id` applies the tools' rule to them.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
 
 from gloo_mcp.errors import InvalidRequestError
+from gloo_mcp.models import CHAT_ID_MAX_LENGTH, CHAT_ID_PATTERN, could_be_chat_id
 
 __all__ = ["CHAT_ID_MAX_LENGTH", "CHAT_ID_PATTERN", "argument_error", "checked_chat_id", "could_be_chat_id"]
 
-CHAT_ID_MAX_LENGTH = 200
-CHAT_ID_PATTERN = r"^[A-Za-z0-9._:-]+$"
-_CHAT_ID = re.compile(CHAT_ID_PATTERN)
 _CHAT_ID_RULE = f"1 to {CHAT_ID_MAX_LENGTH} letters, digits, '.', '_', ':' or '-'"
 _SHOWN_VALUE_LENGTH = 40
-
-
-def could_be_chat_id(text: str) -> bool:
-    """Whether ``text`` obeys the chat_id rule (so it may be looked up at all)."""
-    return 0 < len(text) <= CHAT_ID_MAX_LENGTH and _CHAT_ID.match(text) is not None
 
 
 def checked_chat_id(raw: str) -> str:

@@ -15,10 +15,10 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from gloo_mcp.client import GlooClient
-from gloo_mcp.completions import complete
 from gloo_mcp.errors import GlooError
-from gloo_mcp.routing import Routing
+from gloo_mcp.gloo.client import GlooClient
+from gloo_mcp.gloo.completions import complete
+from gloo_mcp.gloo.routing import Routing
 
 __all__ = ["GRACE_SECONDS", "INSTRUCTION", "SUGGESTIONS", "parse_follow_ups", "suggest_follow_ups"]
 

@@ -1,0 +1,1 @@
+"""The ``gloo-mcp`` command (``gloo_mcp.cli.main``) and its subcommands: check, demo, host configuration."""
