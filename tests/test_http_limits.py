@@ -18,10 +18,10 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from gloo_mcp.transports import serving
 from gloo_mcp.server import build_server
 from gloo_mcp.simulator import SimulatorState
 from gloo_mcp.simulator.state import Fault
+from gloo_mcp.transports import serving
 from gloo_mcp.transports.http_app import DEFAULT_MAX_REQUEST_BODY_SIZE, HttpOptions, build_http_app
 from gloo_mcp.transports.serving import DEFAULT_LIMITS, ConnectionLimits, running_in_thread
 from tests.conftest import sim_settings, sim_transport

@@ -5,21 +5,48 @@ dump with documentation links. :func:`argument_error` turns the first problem in
 sentence that names the argument, what was wrong, and what is allowed (read from the
 tool's own input schema, so the sentence cannot drift from the schema hosts see).
 Prompts, resource templates and argument completion take a ``chat_id`` as a plain
-string; :func:`checked_chat_id` applies the tools' rule to them.
+string; :func:`checked_chat_id` applies the tools' rule to them. The tools' parameters
+are declared here too (bounds in the schema, descriptions as product copy).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import ValidationError
+from pydantic import Field, StringConstraints, ValidationError
 
+from gloo_mcp.config import CHARACTER_LIMIT_RANGE, SOURCES_LIMIT_RANGE
 from gloo_mcp.errors import InvalidRequestError
+from gloo_mcp.gloo.routing import ModelFamily, Tradition
 from gloo_mcp.models import CHAT_ID_MAX_LENGTH, CHAT_ID_PATTERN, could_be_chat_id
 
-__all__ = ["CHAT_ID_MAX_LENGTH", "CHAT_ID_PATTERN", "argument_error", "checked_chat_id", "could_be_chat_id"]
+__all__ = [
+    "CHAT_ID_MAX_LENGTH",
+    "CHAT_ID_PATTERN",
+    "DEFAULT_PAGE_SIZE",
+    "MAX_PUBLISHERS_TEXT",
+    "MAX_QUERY_LENGTH",
+    "AutoRouting",
+    "CharacterLimit",
+    "ChatId",
+    "Cursor",
+    "EnableSuggestions",
+    "FamilyFilter",
+    "HistoryCursor",
+    "ModelFamilyInput",
+    "ModelId",
+    "PageSize",
+    "Publishers",
+    "QueryText",
+    "SearchText",
+    "SourcesLimit",
+    "TraditionInput",
+    "argument_error",
+    "checked_chat_id",
+    "could_be_chat_id",
+]
 
 _CHAT_ID_RULE = f"1 to {CHAT_ID_MAX_LENGTH} letters, digits, '.', '_', ':' or '-'"
 _SHOWN_VALUE_LENGTH = 40
@@ -122,3 +149,94 @@ def argument_error(tool: str, error: ValidationError, input_schema: Mapping[str,
     if len(location) > 1 and "items" in schema:
         schema = schema["items"]
     return f"{tool}: {where} {_problem(first)}, but it must be {_allowed(schema, defs)}."
+
+
+# --- the tools' parameters ---------------------------------------------------------------
+
+MAX_QUERY_LENGTH = 10_000
+MAX_PUBLISHERS_TEXT = 50 * 200
+QueryText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUERY_LENGTH),
+    Field(description="The question or message for Gloo, in plain language (1 to 10,000 characters)."),
+]
+ChatId = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=CHAT_ID_MAX_LENGTH, pattern=CHAT_ID_PATTERN),
+    Field(description="The chat_id returned by send_message (or an earlier continue_chat)."),
+]
+# strict: "100" or true is a mistake to report, not a number to guess (true once became a 1-character limit)
+CharacterLimit = Annotated[
+    int | None,
+    Field(
+        strict=True,
+        ge=CHARACTER_LIMIT_RANGE[0],
+        le=CHARACTER_LIMIT_RANGE[1],
+        description="Longest answer, in characters. Omit for the server default (GLOO_CHARACTER_LIMIT).",
+    ),
+]
+SourcesLimit = Annotated[
+    int | None,
+    Field(
+        strict=True,
+        ge=SOURCES_LIMIT_RANGE[0],
+        le=SOURCES_LIMIT_RANGE[1],
+        description="Most sources to cite; 0 for none. Omit for the server default (GLOO_SOURCES_LIMIT).",
+    ),
+]
+Publishers = Annotated[
+    list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]] | None,
+    Field(
+        max_length=50,
+        description="Only draw sources from these publishers (by name). Omit for the server default; [] for any.",
+    ),
+]
+EnableSuggestions = Annotated[
+    bool | None,
+    Field(
+        strict=True,
+        description="Whether Gloo should suggest follow-up questions. Omit for the server default.",
+    ),
+]
+
+ModelId = Annotated[
+    str | None,
+    Field(
+        min_length=1,
+        max_length=200,
+        description="Completions V2 only: a model id from list_models. Give at most one of model, model_family, "
+        "auto_routing; with none, Gloo routes automatically.",
+    ),
+]
+ModelFamilyInput = Annotated[
+    ModelFamily | None, Field(description="Completions V2 only: let Gloo pick the best model of this family.")
+]
+AutoRouting = Annotated[
+    bool | None, Field(strict=True, description="Completions V2 only: true lets Gloo pick the model (the default).")
+]
+TraditionInput = Annotated[
+    Tradition | None,
+    Field(
+        description="Completions V2 only: answer from this Christian tradition; not_faith_specific needs publishers. "
+        "Omit for a general Christian view."
+    ),
+]
+SearchText = Annotated[
+    str | None,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    Field(description="Only conversations whose title contains this text (any case), or with this exact chat_id."),
+]
+PageSize = Annotated[
+    int | None, Field(strict=True, ge=1, le=100, description="Most conversations to return (1 to 100; default 20).")
+]
+DEFAULT_PAGE_SIZE = 20
+Cursor = Annotated[
+    str | None, Field(max_length=500, description="next_cursor from the previous page; omit for the newest.")
+]
+HistoryCursor = Annotated[
+    str | None,
+    Field(max_length=500, description="next_cursor from the previous page, for older messages; omit for the newest."),
+]
+FamilyFilter = Annotated[
+    str | None, Field(max_length=50, description="Only models of this family, e.g. Anthropic or OpenAI.")
+]

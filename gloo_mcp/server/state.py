@@ -1,5 +1,8 @@
 """What every tool call shares: the one GlooClient, the conversation store and the chosen backend.
 
+Tools, resource templates and prompts reach it through the lifespan context
+(:func:`app_state`); the server's lifespan (:meth:`AppState.serving`) yields it.
+
 Nothing here is built at start-up: the client (httpx2's transport and the TLS trust
 store, ~60 ms) and the store are made on first use or by :meth:`AppState.warm_up` once
 the host's start-up exchange is over, so a host gets its tools list as fast as from a
@@ -22,6 +25,7 @@ from gloo_mcp.errors import GlooError, StoreError
 
 if TYPE_CHECKING:
     import httpx2
+    from mcp.server.mcpserver import Context
 
     from gloo_mcp.chats.backends import ChatBackend
     from gloo_mcp.chats.store import ConversationStore
@@ -32,6 +36,10 @@ if TYPE_CHECKING:
 __all__ = ["MODELS_TTL", "AppState"]
 
 logger = logging.getLogger(__name__)
+
+DEFAULT_HEARTBEAT_INTERVAL = 5.0
+"""Seconds between progress notifications while Gloo is answering: well inside the
+silence after which hosts give up on a call."""
 
 MODELS_TTL = 300.0
 """Seconds the model catalogue is reused before it is fetched again."""
@@ -61,8 +69,10 @@ class AppState:
         startup_error: GlooError | None = None,
         per_user: bool = False,
         fair_use: FairUse | None = None,
+        heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
     ) -> None:
         self.settings = settings
+        self.heartbeat_interval = heartbeat_interval
         self.per_user = per_user
         self.fair_use = fair_use
         self._transport = transport
@@ -208,3 +218,12 @@ class AppState:
             await client.aclose()
         if store is not None:
             await store.aclose()
+
+
+def app_state(ctx: Context) -> AppState:
+    """The state a tool, resource template or prompt runs with: what the server's lifespan yielded
+    (``ctx`` is the SDK's ``Context``)."""
+    state = ctx.request_context.lifespan_context
+    if not isinstance(state, AppState):
+        raise TypeError(f"the lifespan yielded {type(state).__name__}, not AppState")
+    return state
