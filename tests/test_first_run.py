@@ -27,8 +27,8 @@ from gloo_mcp.gloo.client import GlooClient
 from gloo_mcp.models import MessageOptions
 from gloo_mcp.simulator import SimulatorState, running_simulator
 from gloo_mcp.transports.serving import running_in_thread
+from tests.cli.test_cli import BASE_ENV, run
 from tests.conftest import free_port
-from tests.test_cli import BASE_ENV, run
 
 WAIT = 30.0  # seconds any one step may take before the test gives up; never a timing assertion
 INITIALIZE = {

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Self
 import anyio
 
 from gloo_mcp.chats.paging import MessagePage, decode_cursor, encode_cursor
-from gloo_mcp.chats.store import describe_url, not_yours, store_failure, take_newest
+from gloo_mcp.chats.store.base import describe_url, not_yours, store_failure, take_newest
 from gloo_mcp.errors import StoreError
 from gloo_mcp.models import ChatMessage, ChatSummary
 

@@ -18,7 +18,7 @@ from typing import Any, Self
 import anyio
 
 from gloo_mcp.chats.paging import MessagePage, decode_cursor, encode_cursor
-from gloo_mcp.chats.store import not_yours, take_newest
+from gloo_mcp.chats.store.base import not_yours, take_newest
 from gloo_mcp.errors import StoreError
 from gloo_mcp.models import ChatMessage, ChatSummary
 

@@ -36,7 +36,7 @@ from tests.conftest import mcp_session, sim_settings, sim_transport
 if TYPE_CHECKING:
     from playwright.async_api import Frame, FrameLocator, Page
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 UI = ROOT / "ui"
 CHECKED_IN_CARD = ROOT / "gloo_mcp" / "apps" / "answer_card.html"
 CARD_TOOLS = ("send_message", "continue_chat", "get_chat_history")

@@ -13,7 +13,7 @@ from mcp import Client, StdioServerParameters
 
 from gloo_mcp.cli.host_config import host_config
 from gloo_mcp.simulator import SimulatorState, running_simulator
-from tests.test_cli import run
+from tests.cli.test_cli import run
 
 HOSTS = ["claude-desktop", "claude-code", "cursor", "vscode"]
 REAL_LOOKING_SECRETS = {
