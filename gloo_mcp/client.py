@@ -32,6 +32,7 @@ from gloo_mcp.errors import (
 from gloo_mcp.models import ChatReply, MessageOptions, WireMessageReply
 from gloo_mcp.network import install_fast_readable_check
 from gloo_mcp.retry import RetryPolicy, server_named_wait
+from gloo_mcp.telemetry import traced_gloo_request
 
 __all__ = ["SIMULATOR_NOTE", "GlooClient", "MessageOptions", "ReadBody", "build_http_client", "parse"]
 
@@ -267,7 +268,16 @@ class GlooClient:
                 attempt += 1
                 try:
                     return await self._attempt(
-                        method, path, params or {}, payload, chat_id, is_message_post, sent, read, authenticated
+                        method,
+                        path,
+                        params or {},
+                        payload,
+                        chat_id,
+                        is_message_post,
+                        sent,
+                        read,
+                        authenticated,
+                        attempt,
                     )
                 except _Outcome as outcome:
                     error = outcome.error
@@ -313,6 +323,7 @@ class GlooClient:
         sent: list[bool],
         read: ReadBody | None,
         authenticated: bool,
+        attempt: int,
     ) -> object:
         idempotent = method == "GET"
         token = ""
@@ -328,7 +339,11 @@ class GlooClient:
         was_sent = sent[0]
         sent[0] = was_sent or is_message_post  # from here on Gloo may be processing it
         try:
-            async with self._http.stream(method, path, params=params, json=payload, headers=headers) as response:
+            request = self._http.stream(method, path, params=params, json=payload, headers=headers)
+            # one CLIENT span per request, a child of the SDK's span for the MCP request (telemetry.py)
+            async with traced_gloo_request(
+                request, self.settings, method, path, attempt=attempt, payload=payload
+            ) as response:
                 ok = 200 <= response.status_code < 300
                 if not ok:
                     detail = await read_detail(response)

@@ -60,6 +60,7 @@ from gloo_mcp.render import (
 )
 from gloo_mcp.routing import ModelFamily, Routing, Tradition
 from gloo_mcp.state import AppState
+from gloo_mcp.telemetry import instrument_server
 
 if TYPE_CHECKING:  # the HTTP stack loads on the first call, not at start-up (hosts spawn servers often)
     import httpx2
@@ -599,4 +600,5 @@ def build_server(
             f"{history_markdown(history)}"
         )
 
+    instrument_server(server)  # mcp.server.operation.duration, requests in flight, GET /metrics (telemetry.py)
     return server
