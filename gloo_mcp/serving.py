@@ -15,7 +15,9 @@ socket options, the same quiet, stderr-only logging and the same limits on clien
   at once and closed, so a flood is refused cheaply instead of queued.
 
 The deadlines cover receiving a request only: a response, such as a tool call's progress
-stream lasting a minute, is never cut by them.
+stream lasting a minute, is never cut by them. Nor by a stop: given a
+:class:`~gloo_mcp.drain.Drain`, SIGTERM and SIGINT let the calls in flight finish first
+(draining_uvicorn.py).
 """
 
 from __future__ import annotations
@@ -24,17 +26,21 @@ import asyncio
 import errno
 import logging
 import re
+import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import ClassVar, Literal, TypeAlias
+from typing import TYPE_CHECKING, ClassVar, Literal, TypeAlias
 
 import h11
 import uvicorn
 from starlette.types import ASGIApp
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+if TYPE_CHECKING:
+    from gloo_mcp.drain import Drain
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -97,6 +103,7 @@ DEFAULT_LIMITS = ConnectionLimits()
 _MAX_HEAD_BYTES = 16 * 1024  # h11's own default, pinned: a longer request head is answered 431
 _HEAD_END = re.compile(b"\n\r?\n")  # where h11 ends a head: the first blank line, CRLF or bare LF
 _RETRY_AFTER_S = 5
+_SHUTDOWN_AFTER_DRAIN_S = 2  # whole seconds, as uvicorn takes it
 _REFUSAL_LINGER_S = 1.0  # how long a refused client gets to read its answer before the socket is closed
 
 
@@ -379,7 +386,14 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _server(app: ASGIApp, lifespan: Lifespan, log_level: str, limits: ConnectionLimits) -> uvicorn.Server:
+def _server(
+    app: ASGIApp,
+    lifespan: Lifespan,
+    log_level: str,
+    limits: ConnectionLimits,
+    drain: Drain | None = None,
+    drain_limit: float = 0.0,
+) -> uvicorn.Server:
     http, limit_concurrency = _http_protocol(limits)
     # log_config=None: uvicorn keeps its hands off logging, so our stderr handler and
     # secret-redacting filter see its records like everyone else's.
@@ -394,8 +408,14 @@ def _server(app: ASGIApp, lifespan: Lifespan, log_level: str, limits: Connection
         limit_concurrency=limit_concurrency,
         timeout_keep_alive=limits.idle_timeout,
         h11_max_incomplete_event_size=_MAX_HEAD_BYTES,
+        # After a drain only idle or refused connections are left: close them without waiting long.
+        timeout_graceful_shutdown=None if drain is None else _SHUTDOWN_AFTER_DRAIN_S,
     )
-    return uvicorn.Server(config)
+    if drain is None:
+        return uvicorn.Server(config)
+    from gloo_mcp.draining_uvicorn import DrainingServer
+
+    return DrainingServer(config, drain, drain_limit)
 
 
 @contextmanager
@@ -437,9 +457,15 @@ def serve_in_foreground(
     log_level: str = "warning",
     limits: ConnectionLimits = DEFAULT_LIMITS,
     on_bound: Callable[[], None] | None = None,
+    drain: Drain | None = None,
+    drain_limit: float = 0.0,
 ) -> None:
     """Serve until interrupted (uvicorn stops gracefully, then re-raises the signal: Ctrl-C ends in KeyboardInterrupt).
 
+    With ``drain``, SIGTERM and SIGINT drain first (draining_uvicorn.py): ``drain`` begins
+    at once, the calls in flight get up to ``drain_limit`` seconds to finish, then the
+    server closes. It then returns after SIGTERM (exit 0) and raises KeyboardInterrupt after
+    SIGINT (the interrupt's exit 130); a second signal exits at once (143 or 130).
     ``on_bound`` runs once the address is ours, so an announcement never precedes a refusal.
     Raises PortInUseError when the port is taken, OSError when the address cannot be bound.
     """
@@ -447,6 +473,9 @@ def serve_in_foreground(
     try:
         if on_bound is not None:
             on_bound()
-        _server(app, lifespan, log_level, limits).run(sockets=[sock])
+        server = _server(app, lifespan, log_level, limits, drain, drain_limit)
+        server.run(sockets=[sock])
+        if getattr(server, "stopped_by", None) == signal.SIGINT:
+            raise KeyboardInterrupt
     finally:
         sock.close()
