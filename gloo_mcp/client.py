@@ -17,7 +17,7 @@ import httpx2
 from pydantic import BaseModel, ValidationError
 
 from gloo_mcp.auth import ApiKeyProvider, ClientCredentialsProvider, TokenProvider
-from gloo_mcp.bodies import HISTORY_BODY_BYTES, json_object, read_detail, read_limited
+from gloo_mcp.bodies import HISTORY_BODY_BYTES, json_object, read_buffer, read_detail, read_limited
 from gloo_mcp.chat_scan import ChatScan
 from gloo_mcp.config import DEFAULT_BASE_URL, Settings
 from gloo_mcp.errors import (
@@ -159,11 +159,12 @@ class GlooClient:
     async def get_chat(self, chat_id: str) -> ChatScan:
         """The whole conversation ``chat_id``, read once and parsed a page at a time; ChatNotFoundError if unknown.
 
-        Read under :data:`HISTORY_BODY_BYTES`, not the usual cap: Gloo sends whole chats only.
+        Read under :data:`HISTORY_BODY_BYTES`, not the usual cap: Gloo sends whole chats only. The body is held
+        once, as it arrived (:func:`~gloo_mcp.bodies.read_buffer`), and scanned in place.
         """
 
         async def read(response: httpx2.Response) -> object:
-            body = await read_limited(response, limit=HISTORY_BODY_BYTES)
+            body = await read_buffer(response, limit=HISTORY_BODY_BYTES)
             return ChatScan.of(body, response.headers.get("content-type", ""))
 
         scan = await self.call("GET", CHAT_PATH, params={"chat_id": chat_id}, chat_id=chat_id, read=read)
