@@ -39,6 +39,7 @@ after 60 s unless they opt into progress resets; ending first means the agent re
 "may or may not have been recorded" sentence instead of a host time-out it would retry."""
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+LogFormat = Literal["text", "json"]
 Backend = Literal["message", "completions"]
 
 # Environment variable → Settings field. Order is the order users read in .env.example.
@@ -53,6 +54,7 @@ _ENV_FIELDS: dict[str, str] = {
     "GLOO_PUBLISHERS": "publishers",
     "GLOO_ENABLE_SUGGESTIONS": "enable_suggestions",
     "GLOO_MCP_LOG_LEVEL": "log_level",
+    "GLOO_MCP_LOG_FORMAT": "log_format",
     "GLOO_MCP_AUTH_TOKEN": "mcp_auth_token",
     "GLOO_BACKEND": "backend",
     "GLOO_STORE_URL": "store_url",
@@ -92,6 +94,8 @@ class Settings(BaseModel):
     publishers: tuple[str, ...] = ()
     enable_suggestions: bool = True
     log_level: LogLevel = "WARNING"
+    log_format: LogFormat = "text"
+    """``json``: every log line one JSON object, like the audit lines beside it on stderr (json_logs.py)."""
     mcp_auth_token: SecretStr | None = None
     """Bearer token HTTP clients of gloo-mcp must send (Streamable HTTP only)."""
     backend: Backend = "message"
@@ -242,7 +246,7 @@ def _field_value(field: str, value: str) -> object:
         return _normalise_base_url(value)
     if field == "store_url":
         return _check_store_url(value)
-    if field == "backend":
+    if field in ("backend", "log_format"):
         return value.lower()
     return value
 

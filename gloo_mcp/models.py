@@ -1,6 +1,14 @@
 """Pydantic models shared by every room: the tools' output (strict, documented) and the chat_id rule.
 
 Gloo's wire format is read tolerantly in ``gloo_mcp.gloo.wire`` and turned into these.
+
+Every text field of a tool model is cleaned of control characters when the model is built,
+whichever way its text arrived (Gloo's answer or history, a V2 stream, the store, a title
+made from a question): an ESC, BEL or CSI reaching a terminal host could recolour, retitle
+or rewrite its screen. :data:`Text` (answers, message content, snippets) keeps newlines and
+tabs and makes a carriage return a newline; :data:`Line` (titles, ids, roles, names, URLs,
+suggestions) keeps none, a line break or tab becoming a space. Both the structured content
+and the Markdown are made from these models, so both are clean.
 """
 
 from __future__ import annotations
@@ -9,9 +17,9 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "CHAT_ID_MAX_LENGTH",
@@ -21,11 +29,15 @@ __all__ = [
     "ChatMessage",
     "ChatReply",
     "ChatSummary",
+    "Line",
     "MessageOptions",
     "ModelInfo",
     "ModelList",
     "Source",
+    "Text",
     "could_be_chat_id",
+    "one_line",
+    "plain_text",
 ]
 
 
@@ -48,6 +60,46 @@ class MessageOptions:
     sources_limit: int | None = None
     publishers: tuple[str, ...] | None = None
     enable_suggestions: bool | None = None
+
+
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+"""C0 controls but tab and newline, DEL, and the C1 controls (U+0080 to U+009F; U+009B is a CSI on its own)."""
+_LINE_BREAKS = re.compile("[\t\n\x0b\x0c\r\x1c-\x1f\x85]+")
+"""What ``str.splitlines`` and ``str.split`` break at, within the control characters."""
+
+
+def plain_text(value: str) -> str:
+    """``value`` without control characters, keeping newlines and tabs (a carriage return becomes a newline)."""
+    if _CONTROLS.search(value) is None:
+        return value
+    return _CONTROLS.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def one_line(value: str) -> str:
+    """``value`` on one line without control characters: each run of line breaks and tabs becomes a space."""
+    if _CONTROLS.search(value) is None and "\n" not in value and "\t" not in value:
+        return value
+    return _CONTROLS.sub("", _LINE_BREAKS.sub(" ", value))
+
+
+Text = Annotated[str, AfterValidator(plain_text)]
+"""Text that may run over lines (an answer, a message, a snippet), without control characters."""
+Line = Annotated[str, AfterValidator(one_line)]
+"""Text shown on one line (a title, an id, a role, a suggestion), without control characters."""
+
+
+def _clean(value: object) -> object:
+    """A JSON value with every string in it, keys too, made :data:`Text` (for the fields a source passes through).
+
+    Only called on values whose nesting :func:`_nested_within` has bounded, so the recursion is shallow.
+    """
+    if isinstance(value, str):
+        return plain_text(value)
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {one_line(k) if isinstance(k, str) else k: _clean(v) for k, v in value.items()}
+    return value
 
 
 # Gloo has never documented a source item; these are the names seen across its APIs.
@@ -97,10 +149,10 @@ class Source(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    title: str | None = Field(default=None, description="Title of the cited work or page.")
-    url: str | None = Field(default=None, description="Link to the source, exactly as Gloo gave it.")
-    publisher: str | None = Field(default=None, description="Publisher of the source.")
-    snippet: str | None = Field(default=None, description="The passage Gloo drew on.")
+    title: Line | None = Field(default=None, description="Title of the cited work or page.")
+    url: Line | None = Field(default=None, description="Link to the source, exactly as Gloo gave it.")
+    publisher: Line | None = Field(default=None, description="Publisher of the source.")
+    snippet: Text | None = Field(default=None, description="The passage Gloo drew on.")
 
     @model_validator(mode="before")
     @classmethod
@@ -120,18 +172,18 @@ class Source(BaseModel):
                     break
         for key, value in data.items():
             if key not in used and key not in out and key not in _SOURCE_ALIASES and _nested_within(value):
-                out[key] = value
+                out[one_line(key)] = _clean(value)
         return out
 
 
 class ChatReply(BaseModel):
     """Gloo's answer to one message, with what an agent needs to cite and continue."""
 
-    chat_id: str = Field(description="The conversation's id; pass it to continue_chat or get_chat_history.")
-    message_id: str = Field(description="Id of this answer.")
-    query_id: str = Field(description="Id of the question this answers (shared by the question and its answer).")
-    answer: str = Field(description="Gloo's answer text.")
-    suggestions: list[str] = Field(
+    chat_id: Line = Field(description="The conversation's id; pass it to continue_chat or get_chat_history.")
+    message_id: Line = Field(description="Id of this answer.")
+    query_id: Line = Field(description="Id of the question this answers (shared by the question and its answer).")
+    answer: Text = Field(description="Gloo's answer text.")
+    suggestions: list[Line] = Field(
         description="Follow-up questions Gloo suggests; each can be sent with continue_chat."
     )
     sources: list[Source] = Field(description="Sources Gloo cited, in order; cite them by number as [1], [2], ….")
@@ -146,20 +198,20 @@ class ChatReply(BaseModel):
 class ChatMessage(BaseModel):
     """One turn of a conversation."""
 
-    role: str = Field(description='"user" or "assistant" (any other role Gloo reports passes through).')
-    content: str = Field(description="The text of the turn.")
+    role: Line = Field(description='"user" or "assistant" (any other role Gloo reports passes through).')
+    content: Text = Field(description="The text of the turn.")
     timestamp: datetime | None = Field(default=None, description="When the turn was recorded (UTC).")
-    message_id: str | None = None
-    query_id: str | None = Field(default=None, description="Shared by a question and its answer.")
+    message_id: Line | None = None
+    query_id: Line | None = Field(default=None, description="Shared by a question and its answer.")
     sources: list[Source] = Field(default_factory=list, description="Sources cited by an assistant turn.")
-    suggestions: list[str] = Field(default_factory=list, description="Follow-ups suggested with an assistant turn.")
+    suggestions: list[Line] = Field(default_factory=list, description="Follow-ups suggested with an assistant turn.")
 
 
 class ChatHistory(BaseModel):
     """A conversation's newest messages that fit one page, oldest first, and how to read further back."""
 
-    chat_id: str
-    title: str | None = Field(default=None, description="Gloo's generated title for the conversation.")
+    chat_id: Line
+    title: Line | None = Field(default=None, description="Gloo's generated title for the conversation.")
     created_at: datetime | None = None
     updated_at: datetime | None = None
     messages: list[ChatMessage] = Field(description="The messages on this page, oldest first.")
@@ -174,8 +226,8 @@ class ChatHistory(BaseModel):
 class ChatSummary(BaseModel):
     """One conversation gloo-mcp started, as list_chats shows it."""
 
-    chat_id: str = Field(description="Pass to continue_chat or get_chat_history.")
-    title: str = Field(description="The conversation's first question (shortened).")
+    chat_id: Line = Field(description="Pass to continue_chat or get_chat_history.")
+    title: Line = Field(description="The conversation's first question (shortened).")
     backend: str = Field(description="Which Gloo API holds it: message (Gloo keeps it) or completions (gloo-mcp does).")
     created_at: datetime
     updated_at: datetime = Field(description="When its last turn was recorded.")
@@ -195,9 +247,9 @@ class ModelInfo(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    id: str = Field(description="Pass as model to send_message or continue_chat (completions backend).")
-    name: str | None = None
-    family: str | None = Field(default=None, description="Pass as model_family to route within a family.")
+    id: Line = Field(description="Pass as model to send_message or continue_chat (completions backend).")
+    name: Line | None = None
+    family: Line | None = Field(default=None, description="Pass as model_family to route within a family.")
     context_window: int | None = None
     max_output_tokens: int | None = None
     supports_tools: bool | None = None

@@ -2,7 +2,8 @@
 
 The order, from the ground up::
 
-    ground      gloo_mcp (its __init__), errors, config, models: shared data, settings and errors
+    ground      gloo_mcp (its __init__), errors, config, models, telemetry: shared data, settings,
+                errors, and the metrics and spans every room records
     gloo        gloo_mcp.gloo: the Gloo API client
     chats       gloo_mcp.chats: backends, context window, follow-ups, store, paging
     access      gloo_mcp.access: principals, OAuth, fair use, audit
@@ -18,6 +19,10 @@ deciding who may call and how much needs the store's notion of an owner, but nev
 face, which only asks it; the face wires all of them into tools; a transport serves a built
 face; a command chooses settings and a transport. A change in a room can break only the rooms
 above it, so the folder a change lands in says what it can break.
+
+Telemetry is ground, not a room of its own: the Gloo client times its requests and token
+fetches, fair use counts refusals and the face instruments its operations, so every room
+records through it; it imports nothing of gloo-mcp but the ground.
 
 The simulator stands beside the rooms, not in the order: it may import the ground, itself, and
 ``gloo_mcp.transports.serving`` (it runs on the same uvicorn serving, which imports nothing of
@@ -53,7 +58,7 @@ MODULES = {_module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
 
 def room_of(module: str) -> str:
     parts = module.split(".")
-    if len(parts) == 1 or parts[1] in {"errors", "config", "models"}:
+    if len(parts) == 1 or parts[1] in {"errors", "config", "models", "telemetry"}:
         return "ground"
     if parts[1] == "__main__":
         return "cli"
@@ -105,6 +110,7 @@ def test_the_package_has_modules_in_every_room_and_few_flat_modules() -> None:
         "gloo_mcp.config",
         "gloo_mcp.errors",
         "gloo_mcp.models",
+        "gloo_mcp.telemetry",
     ]
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from gloo_mcp.errors import RateLimitedError
+from gloo_mcp.telemetry import fair_use_refused
 
 __all__ = ["WINDOW_SECONDS", "Admission", "FairUse", "shared_principal_notice"]
 
@@ -105,12 +106,14 @@ class FairUse:
     def _refuse_over_limits(self, usage: _Usage, now: float) -> None:
         calls = usage.in_window(now)
         if self._in_flight and usage.in_flight >= self._in_flight:
+            fair_use_refused("in_flight")
             raise RateLimitedError(
                 f"You already have {usage.in_flight} calls to Gloo under way, the most this server allows at "
                 "once; wait for one to finish, then try again.",
                 status=None,
             )
         if self._per_minute and calls >= self._per_minute:
+            fair_use_refused("per_minute")
             wait = max(1, math.ceil(WINDOW_SECONDS - (now - usage.started[usage.first])))
             raise RateLimitedError(
                 f"You have made {calls} calls to Gloo in the last minute, the most this server "

@@ -350,6 +350,19 @@ class JwtTokenVerifier:
         if not self._keys.keys:
             raise ConfigurationError(f"The OAuth issuer {self._issuer} publishes no usable signing keys.")
 
+    async def keys_ready(self) -> bool:
+        """Whether tokens can be checked now: signing keys are loaded, or fetching them works (readiness probes).
+
+        Keys missing or due for a refresh are fetched as a token would fetch them, under the
+        same rate limit (a failing issuer is asked at most every ``refetch_interval`` seconds);
+        keys fetched before are kept, and count, when a refresh fails.
+        """
+        keys = self._keys
+        if keys is None or self._clock() - keys.fetched_at >= self._keys_max_age:
+            await self._refresh(self._attempts, unknown_key=False)
+            keys = self._keys
+        return keys is not None and bool(keys.keys)
+
     async def verify_token(self, token: str) -> AccessToken | None:
         """The access the bearer ``token`` grants, or None when it is refused (the reason is logged at INFO).
 

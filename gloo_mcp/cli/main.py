@@ -42,10 +42,15 @@ class _RedactSecrets(logging.Filter):
         return True
 
 
-def configure_logging(level: str) -> None:
-    """Logs go to stderr only; stdout belongs to JSON-RPC."""
+def configure_logging(level: str, log_format: str = "text") -> None:
+    """Logs go to stderr only; stdout belongs to JSON-RPC. ``log_format="json"``: one JSON object a line."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if log_format == "json":
+        from gloo_mcp.cli.json_logs import JsonLines
+
+        handler.setFormatter(JsonLines())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(_RedactSecrets())
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -203,8 +208,9 @@ def _serve(args: argparse.Namespace) -> None:
         _refuse(error.message)
     if args.transport == "stdio" and sys.stdin is not None and sys.stdin.isatty():  # a person, not a host, started it
         print(f"gloo-mcp: {_TERMINAL_HINT}", file=sys.stderr, flush=True)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     log = logging.getLogger("gloo_mcp")
+    _start_telemetry(log, http=args.transport != "stdio")
     if startup_error is not None:
         log.warning("configuration error, every call will report it: %s", startup_error)
     elif not settings.has_credentials:
@@ -258,11 +264,31 @@ def _serve(args: argparse.Namespace) -> None:
         "gloo-mcp",
         args.host,
         args.port,
-        f"gloo-mcp: Streamable HTTP on http://{args.host}:{args.port}{MCP_PATH}",
+        _line(settings.log_format, f"gloo-mcp: Streamable HTTP on http://{args.host}:{args.port}{MCP_PATH}"),
         lambda on_bound: serve_in_foreground(
             app, host=options.host, port=options.port, log_level=settings.log_level, on_bound=on_bound
         ),
     )
+
+
+def _line(log_format: str, text: str) -> str:
+    """What the CLI prints on stderr itself, in the log's format: with JSON logs, every stderr line is JSON."""
+    if log_format != "json":
+        return text
+    from gloo_mcp.cli.json_logs import json_line
+
+    return json_line(text)
+
+
+def _start_telemetry(log: logging.Logger, *, http: bool) -> None:
+    """OpenTelemetry as the OTEL_* variables ask (OTLP), and Prometheus text on /metrics when serving HTTP."""
+    import os
+
+    from gloo_mcp.telemetry import configure
+
+    exporting = configure(os.environ, prometheus=http)
+    if exporting:
+        log.info("telemetry: %s", ", ".join(exporting))
 
 
 def _config(args: argparse.Namespace) -> None:

@@ -19,6 +19,7 @@ from pydantic import SecretStr, ValidationError
 from gloo_mcp.errors import AuthenticationError, BadResponseError, GlooError, error_from_status
 from gloo_mcp.gloo.bodies import read_detail, read_limited
 from gloo_mcp.gloo.wire import TokenResponse
+from gloo_mcp.telemetry import traced_token_fetch
 
 __all__ = ["ApiKeyProvider", "ClientCredentialsProvider", "TokenProvider"]
 
@@ -117,13 +118,14 @@ class ClientCredentialsProvider:
     async def _exchange(self) -> tuple[str, float]:
         """One client-credentials exchange; the answer is read with the same bound as every other upstream body."""
         logger.debug("exchanging client credentials for a token at %s", self._token_url)
-        async with self._http.stream(
+        request = self._http.stream(
             "POST",
             self._token_url,
             data={"grant_type": "client_credentials", "scope": "api/access"},
             auth=httpx2.BasicAuth(self._client_id, self._client_secret.get_secret_value()),
             headers={"Accept": "application/json"},
-        ) as response:
+        )
+        async with traced_token_fetch(request, self._token_url) as response:  # span, timing, count (telemetry.py)
             status = response.status_code
             if status in (400, 401, 403):
                 raise AuthenticationError(

@@ -1,9 +1,12 @@
-"""Every upstream body is read here, under one cap counted after decompression.
+"""Every upstream body is read here, under a cap counted after decompression.
 
 JSON answers, error bodies, the token exchange and Completions V2 streams all go through
-:func:`limited_chunks`, so no read anywhere can hold more than the cap (a gzip bomb ends at
-it). The auth and completions modules read bodies too, which is why this lives apart from
-the client.
+:func:`limited_chunks`, so no read anywhere can hold more than its cap (a gzip bomb ends at
+it). The cap is :data:`MAX_BODY_BYTES` (8 MiB) for every body but a whole chat's history,
+which has :data:`HISTORY_BODY_BYTES` (64 MiB): Gloo's chat read has no paging, so that cap is
+how long a conversation can grow and still be read, and :func:`read_buffer` with
+:mod:`gloo_mcp.gloo.chat_scan` keep its memory near the cap (see there). The auth and
+completions modules read bodies too, which is why this lives apart from the client.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ __all__ = [
     "json_object",
     "limited_chunks",
     "not_a_json_object",
+    "read_buffer",
     "read_detail",
     "read_limited",
 ]
@@ -32,7 +36,9 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 """The most gloo-mcp reads of any one upstream body, counted after decompression."""
 HISTORY_BODY_BYTES = 64 * 1024 * 1024
 """The larger cap reserved for a whole chat's history: the Message API has no paging, so a 10,000-turn chat
-(about 37 MB) arrives whole. Only the page being returned is parsed into objects (chat_scan.py)."""
+(about 37 MB) arrives whole, and 64 MiB holds about 17,000 turns of Gloo's answers. It is affordable because
+the read holds the body once (:func:`read_buffer`, at most 72 MiB) and only the page being returned is parsed
+into objects (chat_scan.py); a longer chat is refused in one sentence, and can still be continued."""
 
 
 def _too_large(limit: int) -> str:
@@ -89,6 +95,21 @@ async def read_limited(
         async for chunk in chunks:
             parts.append(chunk)
     return b"".join(parts)
+
+
+async def read_buffer(response: httpx2.Response, *, limit: int = MAX_BODY_BYTES) -> bytearray:
+    """The whole body of ``response``, decompressed, in one buffer grown as pieces arrive (same bound, same errors
+    as :func:`limited_chunks`).
+
+    For a body too large to copy lightly (a chat's history): it is never held twice. The buffer
+    keeps up to an eighth of spare room (how a bytearray grows), so it holds at most 1.125 times
+    ``limit``, plus the one piece being added.
+    """
+    body = bytearray()
+    async with contextlib.aclosing(limited_chunks(response, limit=limit)) as chunks:
+        async for chunk in chunks:
+            body += chunk
+    return body
 
 
 async def read_detail(response: httpx2.Response) -> object:

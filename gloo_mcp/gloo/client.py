@@ -27,12 +27,13 @@ from gloo_mcp.errors import (
     unreadable,
 )
 from gloo_mcp.gloo.auth import ApiKeyProvider, ClientCredentialsProvider, TokenProvider
-from gloo_mcp.gloo.bodies import HISTORY_BODY_BYTES, json_object, read_detail, read_limited
+from gloo_mcp.gloo.bodies import HISTORY_BODY_BYTES, json_object, read_buffer, read_detail, read_limited
 from gloo_mcp.gloo.chat_scan import ChatScan
 from gloo_mcp.gloo.network import install_fast_readable_check
 from gloo_mcp.gloo.retry import RetryPolicy, server_named_wait
 from gloo_mcp.gloo.wire import WireMessageReply
 from gloo_mcp.models import ChatReply, MessageOptions
+from gloo_mcp.telemetry import traced_gloo_request
 
 __all__ = ["SIMULATOR_NOTE", "GlooClient", "MessageOptions", "ReadBody", "build_http_client", "parse"]
 
@@ -159,11 +160,12 @@ class GlooClient:
     async def get_chat(self, chat_id: str) -> ChatScan:
         """The whole conversation ``chat_id``, read once and parsed a page at a time; ChatNotFoundError if unknown.
 
-        Read under :data:`HISTORY_BODY_BYTES`, not the usual cap: Gloo sends whole chats only.
+        Read under :data:`HISTORY_BODY_BYTES`, not the usual cap: Gloo sends whole chats only. The body is held
+        once, as it arrived (:func:`~gloo_mcp.gloo.bodies.read_buffer`), and scanned in place.
         """
 
         async def read(response: httpx2.Response) -> object:
-            body = await read_limited(response, limit=HISTORY_BODY_BYTES)
+            body = await read_buffer(response, limit=HISTORY_BODY_BYTES)
             return ChatScan.of(body, response.headers.get("content-type", ""))
 
         scan = await self.call("GET", CHAT_PATH, params={"chat_id": chat_id}, chat_id=chat_id, read=read)
@@ -268,7 +270,16 @@ class GlooClient:
                 attempt += 1
                 try:
                     return await self._attempt(
-                        method, path, params or {}, payload, chat_id, is_message_post, sent, read, authenticated
+                        method,
+                        path,
+                        params or {},
+                        payload,
+                        chat_id,
+                        is_message_post,
+                        sent,
+                        read,
+                        authenticated,
+                        attempt,
                     )
                 except _Outcome as outcome:
                     error = outcome.error
@@ -314,6 +325,7 @@ class GlooClient:
         sent: list[bool],
         read: ReadBody | None,
         authenticated: bool,
+        attempt: int,
     ) -> object:
         idempotent = method == "GET"
         token = ""
@@ -329,7 +341,11 @@ class GlooClient:
         was_sent = sent[0]
         sent[0] = was_sent or is_message_post  # from here on Gloo may be processing it
         try:
-            async with self._http.stream(method, path, params=params, json=payload, headers=headers) as response:
+            request = self._http.stream(method, path, params=params, json=payload, headers=headers)
+            # one CLIENT span per request, a child of the SDK's span for the MCP request (telemetry.py)
+            async with traced_gloo_request(
+                request, self.settings, method, path, attempt=attempt, payload=payload
+            ) as response:
                 ok = 200 <= response.status_code < 300
                 if not ok:
                     detail = await read_detail(response)

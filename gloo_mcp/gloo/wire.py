@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from gloo_mcp.models import ChatHistory, ChatMessage, ChatReply, Source
+from gloo_mcp.models import ChatHistory, ChatMessage, ChatReply, Source, one_line
 
 __all__ = ["TokenResponse", "WireChat", "WireChatMessage", "WireMessageReply"]
 
@@ -68,7 +68,7 @@ class WireMessageReply(BaseModel):
             message_id=self.message_id,
             query_id=self.query_id,
             answer=self.message,
-            suggestions=[s for s in self.suggestions if s.strip()],
+            suggestions=[s for s in self.suggestions if one_line(s).strip()],
             sources=self.sources,
             timestamp=self.timestamp,
         )

@@ -26,6 +26,7 @@ from gloo_mcp.server.arguments import argument_error
 from gloo_mcp.server.instructions import INSTRUCTIONS
 from gloo_mcp.server.results import sentence_result
 from gloo_mcp.server.state import DEFAULT_HEARTBEAT_INTERVAL, AppState
+from gloo_mcp.telemetry import instrument_server
 
 if TYPE_CHECKING:  # the HTTP stack loads on the first call, not at start-up (hosts spawn servers often)
     import httpx2
@@ -139,4 +140,5 @@ def build_server(
     tools.register(server)
     resources.register(server, state)
     prompts.register(server)
+    instrument_server(server)  # mcp.server.operation.duration, requests in flight, GET /metrics (telemetry.py)
     return server

@@ -3,9 +3,11 @@
 Stateless, so any replica behind a load balancer can answer any request (the
 conversation lives in Gloo); SSE responses, so progress heartbeats reach the client;
 Host/Origin validation always on (DNS rebinding), with loopback names allowed and
-others opt-in; an optional shared bearer token; an unauthenticated ``/health``; request
-bodies capped (413 beyond); and ``405`` for anything but POST on ``/mcp``, since a
-stateless server has no event stream to offer on GET (see :class:`PostOnly`).
+others opt-in; an optional shared bearer token; unauthenticated probes, ``/health``
+(liveness) and ``/readyz`` (readiness, readiness.py); request bodies capped (413 beyond);
+``405`` for anything but POST on ``/mcp``, since a stateless server has no event stream
+to offer on GET (see :class:`PostOnly`); and, once the server drains, ``503`` for new
+calls while those in flight finish (drain.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import hmac
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mcp.server import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
@@ -27,11 +30,17 @@ from gloo_mcp import __version__
 from gloo_mcp.config import Settings
 from gloo_mcp.errors import GlooError
 from gloo_mcp.server.state import AppState
+from gloo_mcp.transports.drain import Drain, DrainGate
+from gloo_mcp.transports.readiness import CACHE_TTL, Readiness, configuration_problem
+
+if TYPE_CHECKING:
+    from gloo_mcp.access.oauth import JwtTokenVerifier
 
 __all__ = [
     "DEFAULT_MAX_REQUEST_BODY_SIZE",
     "HEALTH_PATH",
     "MCP_PATH",
+    "READY_PATH",
     "HttpOptions",
     "PostOnly",
     "build_http_app",
@@ -42,6 +51,7 @@ logger = logging.getLogger(__name__)
 
 MCP_PATH = "/mcp"
 HEALTH_PATH = "/health"
+READY_PATH = "/readyz"
 _LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 DEFAULT_MAX_REQUEST_BODY_SIZE = 1024 * 1024
 """1 MiB: the largest legitimate message here (a 10,000-character query, JSON-escaped) is
@@ -134,13 +144,24 @@ class PostOnly:
 
 
 def _health(settings: Settings, startup_error: GlooError | None) -> Response:
-    problem = startup_error.message if startup_error is not None else None
-    if problem is None and not settings.has_credentials:
-        problem = "No Gloo credentials are configured."
+    problem = configuration_problem(settings, startup_error)
     body: dict[str, object] = {"status": "ok" if problem is None else "unconfigured", "version": __version__}
     if problem is not None:
         body["detail"] = problem
     return JSONResponse(body, status_code=200 if problem is None else 503)
+
+
+def _serving_state(server: MCPServer[AppState]) -> AppState | None:
+    """The AppState the server's calls use, once the app's lifespan has entered the server's (None before).
+
+    Read from the SDK's session manager, which keeps what the server's lifespan yielded for
+    its requests; a ``state`` attribute on the server, when it offers one, comes first.
+    """
+    offered = getattr(server, "state", None)
+    if isinstance(offered, AppState):
+        return offered
+    entered = getattr(server.session_manager, "_lifespan_state", None)
+    return entered if isinstance(entered, AppState) else None
 
 
 def build_http_app(
@@ -150,20 +171,41 @@ def build_http_app(
     *,
     startup_error: GlooError | None = None,
     max_request_body_size: int = DEFAULT_MAX_REQUEST_BODY_SIZE,
+    oauth: JwtTokenVerifier | None = None,
+    drain: Drain | None = None,
+    readiness_ttl: float = CACHE_TTL,
 ) -> ASGIApp:
     """The ASGI app for ``gloo-mcp serve --transport streamable-http``.
 
-    ``/health`` answers 200 when the server can serve and 503 (with the reason) when its
-    configuration cannot work, so a load balancer routes around a misconfigured replica.
+    ``/health`` (liveness) answers 200 when the server can serve and 503 (with the reason)
+    when its configuration cannot work. ``/readyz`` (readiness) also checks the store, the
+    OAuth issuer's keys (``oauth``: the verifier the server was built with) and Gloo's
+    reachability, and says ``draining`` once ``drain`` has begun; a load balancer and
+    Kubernetes' readiness probe use it (its verdict is reused for ``readiness_ttl`` s).
     A body over ``max_request_body_size`` bytes is answered 413 (the SDK's check: at once
     when ``Content-Length`` declares it, otherwise as soon as the limit is passed).
-    In front, when a token is configured: the bearer guard (401), then :class:`PostOnly` (405).
+    In front: the drain gate (503 once draining), the bearer guard when a token is
+    configured (401), then :class:`PostOnly` (405).
     """
+    drain = drain if drain is not None else Drain()
+    readiness = Readiness(
+        settings,
+        state=lambda: _serving_state(server),
+        drain=drain,
+        startup_error=startup_error,
+        oauth=oauth,
+        cache_ttl=readiness_ttl,
+    )
 
     async def health(_: Request) -> Response:
         return _health(settings, startup_error)
 
+    async def ready(_: Request) -> Response:
+        status, body = await readiness.report()
+        return JSONResponse(body | {"version": __version__}, status_code=status, headers={"Cache-Control": "no-store"})
+
     server.custom_route(HEALTH_PATH, methods=["GET"], include_in_schema=False)(health)
+    server.custom_route(READY_PATH, methods=["GET"], include_in_schema=False)(ready)
     app: ASGIApp = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         stateless_http=True,
@@ -174,5 +216,5 @@ def build_http_app(
     )
     app = PostOnly(app, MCP_PATH)
     if settings.mcp_auth_token is not None:
-        app = BearerTokenGuard(app, settings.mcp_auth_token, open_paths=frozenset({HEALTH_PATH}))
-    return app
+        app = BearerTokenGuard(app, settings.mcp_auth_token, open_paths=frozenset({HEALTH_PATH, READY_PATH}))
+    return DrainGate(app, drain, MCP_PATH)

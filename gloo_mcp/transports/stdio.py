@@ -16,10 +16,18 @@ message: -32700 when it is not UTF-8 JSON (id null), -32600 when it is JSON but 
 valid message, for instance a string holding an unpaired UTF-16 surrogate escape such as
 ``"\\ud800"`` (with the request's id when it has one). Blank lines are skipped.
 
+A stop never loses an answer: when the host closes stdin, or sends SIGTERM, the requests
+already read are answered before the server exits (each within the stop limit
+``serve_stdio`` is given: GLOO_TIMEOUT and a margin, drain.py), and the answers written to
+stdout. After SIGTERM, stdin is still read: notifications (a cancellation) pass, and a new
+request is answered at once with one sentence saying the server is stopping. A second
+SIGTERM ends the process at once (exit 143, stop_signals.py). Ctrl-C (SIGINT) stops at
+once, as before.
+
 Where asyncio cannot watch the descriptors (Windows, stdin redirected from a regular
 file) or the SDK's internals are not where this module expects them, it serves with the
-SDK's transport instead, with the SDK's behaviour: no line cap, and a line that fails to
-parse is logged and dropped without an answer.
+SDK's transport instead, with the SDK's behaviour: no line cap, a line that fails to
+parse is logged and dropped without an answer, and no drain on SIGTERM or stdin's end.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import stat
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -38,7 +47,21 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from mcp.server import MCPServer
 from mcp.shared.message import SessionMessage
-from mcp_types import INVALID_REQUEST, PARSE_ERROR, ErrorData, JSONRPCError, RequestId, jsonrpc_message_adapter
+from mcp_types import (
+    INVALID_REQUEST,
+    PARSE_ERROR,
+    ErrorData,
+    JSONRPCError,
+    JSONRPCMessage,
+    JSONRPCNotification,
+    JSONRPCRequest,
+    JSONRPCResponse,
+    RequestId,
+    jsonrpc_message_adapter,
+)
+
+from gloo_mcp.transports.drain import DRAIN_MARGIN
+from gloo_mcp.transports.stop_signals import StopSignals
 
 __all__ = ["serve_stdio"]
 
@@ -49,6 +72,9 @@ logger = logging.getLogger(__name__)
 # while keeping the reader's buffer, which may reach twice the limit before the pipe is
 # paused, small.
 _MAX_LINE = 4 * 1024 * 1024
+
+_SHUTTING_DOWN = -32000  # JSON-RPC's range for implementation-defined server errors
+_DEFAULT_STOP_LIMIT = 60.0 + DRAIN_MARGIN
 
 
 class _Lines:
@@ -149,34 +175,123 @@ _OVERSIZED = _error(
 )
 
 
-async def _read_messages(
-    lines: _Lines, inbound: MemoryObjectSendStream[SessionMessage], outbound: MemoryObjectSendStream[SessionMessage]
+class _Calls:
+    """The host's requests that the server has read and not yet answered, and whether it is stopping."""
+
+    def __init__(self, stop_limit: float) -> None:
+        self.stop_limit = stop_limit
+        self.stopping = anyio.Event()
+        self._pending: set[RequestId] = set()
+        self._idle = anyio.Event()
+        self._idle.set()
+
+    def stop(self) -> None:
+        """Take no new requests; the server exits once those read are answered (or the stop limit passes)."""
+        self.stopping.set()
+
+    def read(self, message: JSONRPCMessage) -> None:
+        if isinstance(message, JSONRPCRequest):
+            if not self._pending:
+                self._idle = anyio.Event()
+            self._pending.add(message.id)
+        elif isinstance(message, JSONRPCNotification) and message.method == "notifications/cancelled":
+            request_id = (message.params or {}).get("requestId")  # a cancelled request gets no answer
+            if isinstance(request_id, int | str):
+                self._settle(request_id)
+
+    def written(self, message: JSONRPCMessage) -> None:
+        if isinstance(message, JSONRPCResponse | JSONRPCError) and message.id is not None:
+            self._settle(message.id)
+
+    def _settle(self, request_id: RequestId) -> None:
+        self._pending.discard(request_id)
+        if not self._pending:
+            self._idle.set()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    async def answered(self) -> None:
+        """Return once every request read has been answered."""
+        await self._idle.wait()
+
+
+def _refusal(request: JSONRPCRequest) -> JSONRPCError:
+    return _error(
+        request.id,
+        _SHUTTING_DOWN,
+        "gloo-mcp is shutting down and takes no new requests; start it again to continue.",
+    )
+
+
+async def _read_lines(
+    lines: _Lines,
+    inbound: MemoryObjectSendStream[SessionMessage],
+    outbound: MemoryObjectSendStream[SessionMessage],
+    calls: _Calls,
 ) -> None:
-    """Validate each line once and pass it to the server; answer those that fail through the one writer."""
-    async with inbound, outbound:
-        async for line in lines:
-            if line is None:
-                answer: JSONRPCError | None = _OVERSIZED
+    """Validate each line once and pass it to the server; answer those that fail through the one writer.
+
+    At the end of stdin the server is asked to stop. Once it is stopping, a request is
+    answered with a refusal instead of reaching the server.
+    """
+    async for line in lines:
+        if line is None:
+            answer: JSONRPCError | None = _OVERSIZED
+        else:
+            try:
+                message = jsonrpc_message_adapter.validate_json(line, by_name=False)
+            except ValueError:  # pydantic's ValidationError, for bad JSON and bad shape alike
+                answer = _rejection(line)
             else:
-                try:
-                    message = jsonrpc_message_adapter.validate_json(line, by_name=False)
-                except ValueError:  # pydantic's ValidationError, for bad JSON and bad shape alike
-                    answer = _rejection(line)
-                else:
-                    await inbound.send(SessionMessage(message))
+                if isinstance(message, JSONRPCRequest) and calls.stopping.is_set():
+                    await outbound.send(SessionMessage(_refusal(message)))
                     continue
-            if answer is not None:
-                logger.debug("answered an unreadable message: %s", answer.error.message)
-                await outbound.send(SessionMessage(answer))
+                calls.read(message)
+                await inbound.send(SessionMessage(message))
+                continue
+        if answer is not None:
+            logger.debug("answered an unreadable message: %s", answer.error.message)
+            await outbound.send(SessionMessage(answer))
+    calls.stop()
 
 
-async def _write_messages(outbound: MemoryObjectReceiveStream[SessionMessage], writer: asyncio.StreamWriter) -> None:
+async def _read_messages(
+    lines: _Lines,
+    inbound: MemoryObjectSendStream[SessionMessage],
+    outbound: MemoryObjectSendStream[SessionMessage],
+    calls: _Calls,
+) -> None:
+    """Read until asked to stop (stdin's end, or SIGTERM), then end the server's input once every request is answered.
+
+    Closing ``inbound`` is what ends the server; its requests still running then are
+    cancelled, so that waits for their answers, at most ``calls.stop_limit`` seconds.
+    """
+    async with inbound, outbound, anyio.create_task_group() as reading:
+        reading.start_soon(_read_lines, lines, inbound, outbound, calls)
+        await calls.stopping.wait()
+        if calls.pending:
+            logger.info("stopping: answering %d request(s) in flight first", calls.pending)
+            with anyio.move_on_after(calls.stop_limit):
+                await calls.answered()
+            if calls.pending:
+                logger.warning(
+                    "stopping: %d request(s) still running after %g s are cut", calls.pending, calls.stop_limit
+                )
+        reading.cancel_scope.cancel()
+
+
+async def _write_messages(
+    outbound: MemoryObjectReceiveStream[SessionMessage], writer: asyncio.StreamWriter, calls: _Calls
+) -> None:
     """The pipe's only writer: one ``write`` of one whole line per message, in the order they were sent."""
     async with outbound:
         async for session_message in outbound:
             line = session_message.message.model_dump_json(by_alias=True, exclude_unset=True)
             writer.write((line + "\n").encode("utf-8"))
             await writer.drain()
+            calls.written(session_message.message)
 
 
 def _watchable(fd: int) -> bool:
@@ -219,7 +334,7 @@ async def _pipes(wire_in: IO[bytes], wire_out: IO[bytes]) -> AsyncIterator[tuple
 
 @asynccontextmanager
 async def _message_streams(
-    lines: _Lines, writer: asyncio.StreamWriter
+    lines: _Lines, writer: asyncio.StreamWriter, calls: _Calls
 ) -> AsyncIterator[tuple[MemoryObjectReceiveStream[SessionMessage], MemoryObjectSendStream[SessionMessage]]]:
     """The server's two message streams over the pipes, shaped as the SDK's ``stdio_server`` yields them.
 
@@ -229,8 +344,8 @@ async def _message_streams(
     inbound_send, inbound = anyio.create_memory_object_stream[SessionMessage](0)
     outbound, outbound_receive = anyio.create_memory_object_stream[SessionMessage](0)
     async with anyio.create_task_group() as tg:
-        tg.start_soon(_read_messages, lines, inbound_send, outbound.clone())
-        tg.start_soon(_write_messages, outbound_receive, writer)
+        tg.start_soon(_read_messages, lines, inbound_send, outbound.clone(), calls)
+        tg.start_soon(_write_messages, outbound_receive, writer, calls)
         yield inbound, outbound
 
 
@@ -245,20 +360,26 @@ def _fast_path_available(server: MCPServer[Any]) -> bool:
     )
 
 
-async def _serve(server: MCPServer[Any]) -> None:
+async def _serve(server: MCPServer[Any], stop_limit: float) -> None:
     if not _fast_path_available(server):
         logger.debug("serving stdio with the SDK's threaded transport")
         await server.run_stdio_async()
         return
     lowlevel = server._lowlevel_server
-    with _claimed_std_streams() as (wire_in, wire_out):
+    calls = _Calls(stop_limit)
+    signals = StopSignals(lambda _: calls.stop(), signals=(signal.SIGTERM,))
+    with _claimed_std_streams() as (wire_in, wire_out), signals.installed():
         async with (
             _pipes(wire_in, wire_out) as (lines, writer),
-            _message_streams(lines, writer) as (read_stream, write_stream),
+            _message_streams(lines, writer, calls) as (read_stream, write_stream),
         ):
             await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
 
 
-def serve_stdio(server: MCPServer[Any]) -> None:
-    """Serve ``server`` over this process's stdin/stdout until the host closes stdin."""
-    anyio.run(_serve, server)
+def serve_stdio(server: MCPServer[Any], *, stop_limit: float = _DEFAULT_STOP_LIMIT) -> None:
+    """Serve ``server`` over this process's stdin/stdout until the host closes stdin or sends SIGTERM.
+
+    Either way the requests already read are answered first, waiting at most ``stop_limit``
+    seconds (``drain.drain_timeout(GLOO_TIMEOUT)``); then it returns.
+    """
+    anyio.run(_serve, server, stop_limit)
