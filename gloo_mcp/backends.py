@@ -28,6 +28,7 @@ from gloo_mcp.history_pages import PAGE_BUDGET_BYTES, history_page
 from gloo_mcp.models import ChatHistory, ChatMessage, ChatReply, ChatSummary, MessageOptions, ModelInfo
 from gloo_mcp.routing import Routing
 from gloo_mcp.store import ConversationStore
+from gloo_mcp.task_context import gloo_answered
 
 __all__ = ["ChatBackend", "CompletionsBackend", "MessageBackend", "title_of"]
 
@@ -138,6 +139,7 @@ class MessageBackend:
         elif self._per_user:
             await self._check_recordable()
         reply = await self._client.send_message(query, chat_id=chat_id, options=options)
+        gloo_answered()  # Gloo recorded the turn: a Task's cancel no longer stops it (task_context.py)
         await self._index(reply.chat_id, owner, query)
         return reply
 
@@ -361,6 +363,7 @@ class CompletionsBackend:
             except GlooError as error:  # raised below, not wrapped in the task group's ExceptionGroup
                 failure = error
             else:
+                gloo_answered()  # from here the turn is recorded and returned, whatever a Task's cancel says
                 if suggest:
                     with anyio.move_on_after(GRACE_SECONDS):
                         await suggested.wait()

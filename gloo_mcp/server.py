@@ -60,6 +60,7 @@ from gloo_mcp.render import (
 )
 from gloo_mcp.routing import ModelFamily, Routing, Tradition
 from gloo_mcp.state import AppState
+from gloo_mcp.tasks import Tasks, TasksExtension, TaskTimings
 from gloo_mcp.telemetry import instrument_server
 
 if TYPE_CHECKING:  # the HTTP stack loads on the first call, not at start-up (hosts spawn servers often)
@@ -303,6 +304,7 @@ def build_server(
     oauth: JwtTokenVerifier | None = None,
     audit: AuditLog | None = None,
     fair_use: FairUse | None = None,
+    task_timings: TaskTimings | None = None,
 ) -> MCPServer[AppState]:
     """The gloo-mcp server.
 
@@ -310,7 +312,8 @@ def build_server(
     skip real waiting; ``startup_error`` is reported by every call when settings failed.
     ``oauth``: sign each HTTP caller in with its bearer token (a per-user server: each
     principal sees only its own conversations); ``audit``: a line per tool call; ``fair_use``:
-    per-principal limits on calls to Gloo (HTTP servers share one Gloo account).
+    per-principal limits on calls to Gloo (HTTP servers share one Gloo account); ``task_timings``:
+    how long Tasks live (tasks.py).
     """
     per_user = oauth is not None
     state = AppState(
@@ -321,6 +324,7 @@ def build_server(
         per_user=per_user,
         fair_use=fair_use,
     )
+    tasks = Tasks(state, task_timings)  # long answers as Tasks, for clients that opt in (tasks.py)
 
     async def answer(
         ctx: Context,
@@ -341,7 +345,7 @@ def build_server(
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
-        async with state.serving(WARM_UP_DELAY, closing=oauth):
+        async with state.serving(WARM_UP_DELAY, closing=oauth), tasks.serving():
             yield state
 
     server = GlooMCPServer(
@@ -354,7 +358,7 @@ def build_server(
         log_level=settings.log_level,
         auth=oauth.auth_settings(required_scopes=settings.oauth_scopes) if oauth is not None else None,
         token_verifier=oauth,
-        extensions=[answer_card_extension()],  # MCP Apps: the answer card (answer_card.py)
+        extensions=[answer_card_extension(), TasksExtension(tasks)],  # MCP Apps (answer_card.py); Tasks (tasks.py)
     )
     server.audit, server.per_user = audit, per_user
 
