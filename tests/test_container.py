@@ -210,12 +210,13 @@ def test_the_image_runs_unprivileged_stops_on_sigterm_and_probes_readiness(image
 def test_the_image_carries_its_extras_and_a_trust_store_but_no_installer(image: BuiltImage) -> None:
     probe = (
         "import importlib.util as u, json, ssl\n"
-        "print(json.dumps({'modules': {m: u.find_spec(m) is not None for m in ('psycopg', 'jwt', 'pip')},"
+        "modules = ('psycopg', 'jwt', 'opentelemetry.sdk', 'pip')\n"
+        "print(json.dumps({'modules': {m: u.find_spec(m) is not None for m in modules},"
         " 'cas': ssl.create_default_context().cert_store_stats()['x509_ca']}))"
     )
     done = podman("run", "--rm", "--health-interval", "disable", "--entrypoint", "python3", image.name, "-c", probe)
     found = json.loads(done.stdout.strip().splitlines()[-1])
-    assert found["modules"] == {"psycopg": True, "jwt": True, "pip": False}
+    assert found["modules"] == {"psycopg": True, "jwt": True, "opentelemetry.sdk": True, "pip": False}
     assert found["cas"] > 0  # Gloo is verified against the system trust store: an empty one fails every call
 
 
