@@ -4,13 +4,16 @@
     python -m bench --quick         # a smoke run with small counts (the test suite runs it)
     python -m bench --json out.json --server-src ../old-checkout/src   # another version, same benchmark
     python -m bench --only growth   # just the growth curves (long conversations, a big chat index, many users)
+    python -m bench --only telemetry   # just the cost of telemetry: the same calls with it on and off
 
 Cold start (spawn to tools/list) against a bare MCPServer; per-call overhead against
 the same upstream request made directly with httpx2; concurrency against the seed
 tutorial's synchronous loop; resident memory over many calls. Everything runs on
 127.0.0.1 against the simulator. Growth curves (bench/growth.py): history, V2 request
 bodies, list_chats and V2 suggestions as conversations and the chat index grow, and the
-fair-use limiter as principals grow (bench/admission.py), in process. Timings are medians
+fair-use limiter as principals grow (bench/admission.py), in process. Telemetry
+(bench/telemetry.py): per-call time and server CPU with OpenTelemetry on against off,
+over stdio and Streamable HTTP, and the CPU it adds to one call in process. Timings are medians
 of one run on whatever machine runs it: compare ratios, not absolute numbers.
 """
 
@@ -33,6 +36,7 @@ from bench.calls import Concurrency, Memory, Overhead, measure_concurrency, meas
 from bench.cold_start import ColdStart, measure_cold_start, measure_cold_start_instructions
 from bench.growth import FULL_GROWTH, QUICK_GROWTH, Growth, GrowthSizes, growth_rows, measure_growth
 from bench.process import SERVER_SRC_VARIABLE
+from bench.telemetry import TelemetryOverhead, measure_telemetry_overhead, telemetry_rows
 from gloo_mcp.gloo.client import POOL_SIZE
 from gloo_mcp.simulator import SimulatorState, running_simulator
 
@@ -45,15 +49,28 @@ class Sizes:
     latency_s: float
     memory_calls: int
     growth: GrowthSizes
+    telemetry_calls: int
 
 
 FULL = Sizes(
-    cold_start_runs=21, overhead_calls=300, concurrent_calls=50, latency_s=0.2, memory_calls=1000, growth=FULL_GROWTH
+    cold_start_runs=21,
+    overhead_calls=300,
+    concurrent_calls=50,
+    latency_s=0.2,
+    memory_calls=1000,
+    growth=FULL_GROWTH,
+    telemetry_calls=400,
 )
 QUICK = Sizes(
-    cold_start_runs=2, overhead_calls=20, concurrent_calls=10, latency_s=0.05, memory_calls=60, growth=QUICK_GROWTH
+    cold_start_runs=2,
+    overhead_calls=20,
+    concurrent_calls=10,
+    latency_s=0.05,
+    memory_calls=60,
+    growth=QUICK_GROWTH,
+    telemetry_calls=20,
 )
-SECTIONS = ("calls", "growth")
+SECTIONS = ("calls", "growth", "telemetry")
 
 
 @dataclass(frozen=True)
@@ -65,6 +82,7 @@ class Report:
     concurrency: Concurrency | None
     memory: Memory | None
     growth: Growth | None
+    telemetry: TelemetryOverhead | None = None
 
 
 def _machine() -> dict[str, Any]:
@@ -80,7 +98,7 @@ def _machine() -> dict[str, Any]:
 
 def run(sizes: Sizes, sections: tuple[str, ...] = SECTIONS) -> Report:
     machine = _machine()
-    cold = overhead = concurrency = memory = growth = None
+    cold = overhead = concurrency = memory = growth = telemetry = None
     if "calls" in sections:
         cold = measure_cold_start(sizes.cold_start_runs)
         sim = SimulatorState()
@@ -90,7 +108,11 @@ def run(sizes: Sizes, sections: tuple[str, ...] = SECTIONS) -> Report:
             memory = anyio.run(measure_memory, url, sim, sizes.memory_calls)
     if "growth" in sections:
         growth = anyio.run(measure_growth, sizes.growth)
-    return Report(machine, sizes, cold, overhead, concurrency, memory, growth)
+    if "telemetry" in sections:
+        sim = SimulatorState()
+        with running_simulator(sim) as url:
+            telemetry = anyio.run(measure_telemetry_overhead, url, sim, sizes.telemetry_calls)
+    return Report(machine, sizes, cold, overhead, concurrency, memory, growth, telemetry)
 
 
 def _iqr(samples: list[float]) -> str:
@@ -181,6 +203,9 @@ def render(report: Report) -> str:
             "growth curves (in process, against the simulator over ASGI)",
             *_table(growth_rows(report.growth)),
         ]
+    if report.telemetry is not None:
+        lines += ["", "telemetry on against off (OTLP to a loopback collector, /metrics scraped each second)"]
+        lines += _table(telemetry_rows(report.telemetry))
     return "\n".join(lines)
 
 
@@ -197,7 +222,8 @@ def main() -> None:
     parser.add_argument(
         "--only",
         choices=SECTIONS,
-        help="run one section: calls (cold start, overhead, concurrency, memory) or growth (the growth curves)",
+        help="run one section: calls (cold start, overhead, concurrency, memory), growth (the growth curves) or "
+        "telemetry (its cost per call)",
     )
     args = parser.parse_args()
     if args.server_src:

@@ -49,6 +49,12 @@ class RawStdioSession:
         await self._group.__aexit__(None, None, None)
         await self._process.aclose()
 
+    @property
+    def pid(self) -> int:
+        """The server process's id (to read its CPU time)."""
+        assert self._process is not None
+        return self._process.pid
+
     async def call_tool(self, name: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
         return await self.request("tools/call", {"name": name, "arguments": dict(arguments)})
 

@@ -115,8 +115,13 @@ class Telemetry:
             "received until the result or ack is sent.",
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
-        self.in_flight = meter.create_up_down_counter(
-            "gloo_mcp.server.in_flight", unit="{request}", description="MCP requests being served."
+        self.in_flight: dict[tuple[tuple[str, Any], ...], int] = {}
+        """Requests being served now, by their attributes: counted here, read by the SDK only when it collects."""
+        meter.create_observable_up_down_counter(
+            "gloo_mcp.server.in_flight",
+            callbacks=[self._observe_in_flight],
+            unit="{request}",
+            description="MCP requests being served.",
         )
         self.gloo_duration = meter.create_histogram(
             "http.client.request.duration",
@@ -132,6 +137,10 @@ class Telemetry:
             unit="{call}",
             description="Calls refused by the fair-use limits before they reached Gloo.",
         )
+
+    def _observe_in_flight(self, _: metrics.CallbackOptions) -> list[metrics.Observation]:
+        # An observable counter: a call costs two dict updates, not two trips through the SDK's aggregation.
+        return [metrics.Observation(count, dict(key)) for key, count in list(self.in_flight.items())]
 
 
 _active: Telemetry | None = None
@@ -176,8 +185,8 @@ class _OperationMetrics:
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         telemetry = current()
         attributes = await self._attributes(ctx.method, ctx.params, ctx.protocol_version)
-        in_flight = dict(attributes)
-        telemetry.in_flight.add(1, in_flight)
+        in_flight, key = telemetry.in_flight, tuple(attributes.items())
+        in_flight[key] = in_flight.get(key, 0) + 1
         started = time.perf_counter()
         try:
             result = await call_next(ctx)
@@ -195,7 +204,7 @@ class _OperationMetrics:
             raise
         finally:
             telemetry.operation_duration.record(time.perf_counter() - started, attributes)
-            telemetry.in_flight.add(-1, in_flight)
+            in_flight[key] -= 1
 
     async def _attributes(self, method: str, params: Mapping[str, Any] | None, version: str) -> dict[str, Any]:
         attributes: dict[str, Any] = {"mcp.method.name": method if method in _KNOWN_METHODS else OTHER}
@@ -248,21 +257,27 @@ def traced_gloo_request(
     ``route`` is the path without its query (where ids travel); of ``payload`` only a string
     ``model`` is read, onto the span (a caller's model id has no bound, so it is no metric label).
     """
-    address, port = _origin(settings.base_url)
-    attributes: dict[str, Any] = {
-        "http.request.method": method,
-        "url.template": route,
-        "server.address": address,
-        "server.port": port,
-        "gloo.backend": settings.backend,
-    }
-    span_attributes = {**attributes, "gloo.attempt": attempt}
+    attributes, span_attributes = _request_attributes(settings.base_url, settings.backend, method, route)
+    span_attributes["gloo.attempt"] = attempt
     if attempt > 1:
         span_attributes["http.request.resend_count"] = attempt - 1
     model = payload.get("model") if payload is not None else None
     if isinstance(model, str):
         span_attributes["gen_ai.request.model"] = model
     return _TracedRequest(current(), request, f"{method} {route}", attributes, span_attributes, token_fetch=False)
+
+
+def _request_attributes(base_url: str, backend: str, method: str, route: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Fresh copies of a Gloo request's metric attributes and span attributes (built once per route)."""
+    metric, span = _base_attributes(base_url, backend, method, route)
+    return dict(metric), dict(span)
+
+
+@lru_cache(maxsize=64)
+def _base_attributes(base_url: str, backend: str, method: str, route: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    address, port = _origin(base_url)
+    metric = {"http.request.method": method, "url.template": route, "server.address": address, "server.port": port}
+    return metric, {**metric, "gloo.backend": backend}
 
 
 def traced_token_fetch(
@@ -435,7 +450,14 @@ def configure(environ: Mapping[str, str], *, prometheus: bool) -> list[str]:
 
         readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
         done.append("metrics over OTLP")
-    meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+    # Exemplars (a trace id on a histogram point) reach a backend only over OTLP, beside exported traces;
+    # otherwise sampling them costs every measurement for nothing. OTEL_METRICS_EXEMPLAR_FILTER still decides.
+    exemplars = None
+    if not (traces and otlp_metrics) and not environ.get("OTEL_METRICS_EXEMPLAR_FILTER"):
+        from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter
+
+        exemplars = AlwaysOffExemplarFilter()
+    meter_provider = MeterProvider(resource=resource, metric_readers=readers, exemplar_filter=exemplars)
     metrics.set_meter_provider(meter_provider)
     activate(Telemetry(tracer_provider, meter_provider, prometheus=registry))
     return done

@@ -22,6 +22,7 @@ from gloo_mcp.chats.context_window import budget_for, fit_newest_turns, is_conte
 from gloo_mcp.chats.follow_ups import GRACE_SECONDS, suggest_follow_ups
 from gloo_mcp.chats.paging import PAGE_BUDGET_BYTES, history_page, scan_page
 from gloo_mcp.chats.store import ConversationStore
+from gloo_mcp.chats.task_context import gloo_answered
 from gloo_mcp.errors import ChatNotFoundError, GlooError, InvalidRequestError, StoreError, error_from_status
 from gloo_mcp.gloo.chat_scan import ChatScan
 from gloo_mcp.gloo.client import GlooClient
@@ -138,6 +139,7 @@ class MessageBackend:
         elif self._per_user:
             await self._check_recordable()
         reply = await self._client.send_message(query, chat_id=chat_id, options=options)
+        gloo_answered()  # Gloo recorded the turn: a Task's cancel no longer stops it (task_context.py)
         await self._index(reply.chat_id, owner, query)
         return reply
 
@@ -361,6 +363,7 @@ class CompletionsBackend:
             except GlooError as error:  # raised below, not wrapped in the task group's ExceptionGroup
                 failure = error
             else:
+                gloo_answered()  # from here the turn is recorded and returned, whatever a Task's cancel says
                 if suggest:
                     with anyio.move_on_after(GRACE_SECONDS):
                         await suggested.wait()

@@ -7,6 +7,8 @@ resources and prompts (``tools.py``, ``resources.py``, ``prompts.py``) and retur
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from mcp.server import MCPServer
@@ -26,6 +28,7 @@ from gloo_mcp.server.arguments import argument_error
 from gloo_mcp.server.instructions import INSTRUCTIONS
 from gloo_mcp.server.results import sentence_result
 from gloo_mcp.server.state import DEFAULT_HEARTBEAT_INTERVAL, AppState
+from gloo_mcp.server.tasks import Tasks, TasksExtension, TaskTimings
 from gloo_mcp.telemetry import instrument_server
 
 if TYPE_CHECKING:  # the HTTP stack loads on the first call, not at start-up (hosts spawn servers often)
@@ -95,6 +98,13 @@ class GlooMCPServer(MCPServer[AppState]):
         return next((tool.input_schema for tool in await self.list_tools() if tool.name == name), None)
 
 
+@asynccontextmanager
+async def _serving(state: AppState, tasks: Tasks, oauth: JwtTokenVerifier | None) -> AsyncIterator[AppState]:
+    """The server's lifespan: the state (warm-up, closing after the last connection) and the Tasks it runs."""
+    async with state.serving(WARM_UP_DELAY, closing=oauth), tasks.serving():
+        yield state
+
+
 def build_server(
     settings: Settings,
     *,
@@ -105,6 +115,7 @@ def build_server(
     oauth: JwtTokenVerifier | None = None,
     audit: AuditLog | None = None,
     fair_use: FairUse | None = None,
+    task_timings: TaskTimings | None = None,
 ) -> MCPServer[AppState]:
     """The gloo-mcp server.
 
@@ -112,7 +123,8 @@ def build_server(
     skip real waiting; ``startup_error`` is reported by every call when settings failed.
     ``oauth``: sign each HTTP caller in with its bearer token (a per-user server: each
     principal sees only its own conversations); ``audit``: a line per tool call; ``fair_use``:
-    per-principal limits on calls to Gloo (HTTP servers share one Gloo account).
+    per-principal limits on calls to Gloo (HTTP servers share one Gloo account); ``task_timings``:
+    how long Tasks live (tasks.py).
     """
     per_user = oauth is not None
     state = AppState(
@@ -124,17 +136,18 @@ def build_server(
         fair_use=fair_use,
         heartbeat_interval=heartbeat_interval,
     )
+    tasks = Tasks(state, task_timings)  # long answers as Tasks, for clients that opt in (tasks.py)
     server = GlooMCPServer(
         "gloo-mcp",
         title="Gloo AI",
         version=__version__,
         instructions=INSTRUCTIONS,
         website_url="https://docs.gloo.com",
-        lifespan=lambda _server: state.serving(WARM_UP_DELAY, closing=oauth),
+        lifespan=lambda _server: _serving(state, tasks, oauth),
         log_level=settings.log_level,
         auth=oauth.auth_settings(required_scopes=settings.oauth_scopes) if oauth is not None else None,
         token_verifier=oauth,
-        extensions=[answer_card_extension()],  # MCP Apps: the answer card (answer_card.py)
+        extensions=[answer_card_extension(), TasksExtension(tasks)],  # MCP Apps (answer_card.py); Tasks (tasks.py)
     )
     server.audit, server.per_user = audit, per_user
     tools.register(server)

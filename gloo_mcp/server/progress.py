@@ -17,6 +17,8 @@ from contextlib import asynccontextmanager
 import anyio
 from mcp.server.mcpserver import Context
 
+from gloo_mcp.chats.task_context import current_task
+
 __all__ = ["CallProgress", "reporting_progress"]
 
 
@@ -26,8 +28,11 @@ class CallProgress:
         self._started = anyio.current_time()
         self._last = 0.0
         self._streaming = False
+        self._task = current_task()  # a call running as a Task shows its progress there (its request has ended)
 
     async def _report(self, message: str | None) -> None:
+        if self._task is not None:
+            return
         elapsed = round(anyio.current_time() - self._started, 3)
         self._last = max(elapsed, round(self._last + 0.001, 3))
         await self._ctx.report_progress(self._last, None, message)
@@ -35,6 +40,8 @@ class CallProgress:
     async def text(self, piece: str) -> None:
         """Forward a new piece of the answer."""
         self._streaming = True
+        if self._task is not None:
+            self._task.text(piece)
         await self._report(piece)
 
     async def heartbeats(self, interval: float) -> None:
@@ -44,6 +51,8 @@ class CallProgress:
                 await self._report(None)
             else:
                 waited = math.floor(anyio.current_time() - self._started)
+                if self._task is not None:
+                    self._task.waiting(waited)
                 await self._report(f"Waiting for Gloo's answer ({waited} s elapsed)")
 
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from gloo_mcp.chats.backends import ChatBackend
     from gloo_mcp.chats.store import ConversationStore
+    from gloo_mcp.chats.task_store import TaskStore
     from gloo_mcp.gloo.client import GlooClient
     from gloo_mcp.gloo.retry import RetryPolicy
     from gloo_mcp.models import ModelInfo
@@ -59,6 +60,9 @@ class AppState:
 
     What it opened is closed when the last connection ends, and reopened on the next use.
     """
+
+    _task_store: TaskStore | None = None
+    _task_store_opening: anyio.Lock | None = None
 
     def __init__(
         self,
@@ -167,6 +171,24 @@ class AppState:
                     raise
                 self._store_failure, self._store_backoff = None, 0.0
             return self._store
+
+    async def task_store(self) -> TaskStore:
+        """The task store (tasks.py), in the conversation store's database, opened on first use; raises the
+        StoreError that prevented it (the next call tries again)."""
+        self.require_configured()
+        if self._task_store_opening is None:
+            self._task_store_opening = anyio.Lock()
+        async with self._task_store_opening:
+            if self._task_store is None:
+                from gloo_mcp.chats.task_store import open_task_store
+
+                self._task_store = await open_task_store(self.settings.resolved_store_url)
+            return self._task_store
+
+    async def close_task_store(self) -> None:
+        store, self._task_store = self._task_store, None
+        if store is not None:
+            await store.aclose()
 
     async def backend(self) -> ChatBackend:
         """The backend GLOO_BACKEND names. The Message API works without a store; Completions V2 needs one."""

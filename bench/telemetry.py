@@ -1,0 +1,435 @@
+"""What telemetry costs a tool call: the same ``send_message`` on a server with telemetry on and one with it off.
+
+Off is ``OTEL_SDK_DISABLED=true``: the OpenTelemetry API's no-op providers, nothing exported.
+On is everything an operator turns on: the SDK's span per MCP request and gloo-mcp's span per
+Gloo request exported over OTLP/HTTP (batched) to a collector on loopback, metrics exported
+over OTLP too, and on HTTP the Prometheus registry behind ``/metrics``, scraped every second
+as Prometheus would. Both servers run side by side against the same simulator and take calls
+in turn, so drift on the machine hits both alike; per transport (stdio through a raw JSON-RPC
+client, Streamable HTTP through raw POSTs) the figures are the median wall time per call and
+the server's CPU time per call (user + system, from /proc), on against off.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+
+from bench.process import GLOO_COMMAND, server_env
+from bench.raw_session import RawStdioSession
+from gloo_mcp.simulator import SimulatorState
+
+__all__ = ["TelemetryOverhead", "TransportOverhead", "measure_telemetry_overhead"]
+
+QUERY = "How do I find meaning in hard times?"
+TARGET_PERCENT = 3.0
+_HTTP_HEADERS = {
+    "Accept": "application/json, text/event-stream",
+    "Content-Type": "application/json",
+    "MCP-Protocol-Version": "2025-11-25",
+}
+
+
+@dataclass(frozen=True)
+class TransportOverhead:
+    transport: str
+    calls: int
+    off_ms: list[float]
+    on_ms: list[float]
+    off_cpu_ms_per_call: float
+    on_cpu_ms_per_call: float
+    errors: int
+
+    @property
+    def off_median_ms(self) -> float:
+        return statistics.median(self.off_ms)
+
+    @property
+    def on_median_ms(self) -> float:
+        return statistics.median(self.on_ms)
+
+    @property
+    def wall_percent(self) -> float:
+        """Median per-call time with telemetry on over off, as a percentage added."""
+        return (self.on_median_ms / self.off_median_ms - 1) * 100
+
+    @property
+    def cpu_percent(self) -> float:
+        return (self.on_cpu_ms_per_call / self.off_cpu_ms_per_call - 1) * 100
+
+
+@dataclass(frozen=True)
+class TelemetryOverhead:
+    stdio: TransportOverhead
+    http: TransportOverhead
+    cost_off_us: float  # CPU per tools/call with one Gloo request, in process: the API's no-ops
+    cost_metrics_us: float  # the same with metrics only (the HTTP server's default: Prometheus on /metrics)
+    cost_on_us: float  # the same with spans too (batched for OTLP, as OTEL_EXPORTER_OTLP_ENDPOINT turns on)
+    spans_exported: int  # OTLP requests the collector received: proof the "on" servers really exported
+    metric_exports: int
+    scrapes: int
+
+
+def _environments(url: str, sim: SimulatorState, collector: str) -> tuple[dict[str, str], dict[str, str]]:
+    # no fair-use limits: the benchmark is one principal making hundreds of calls a minute
+    gloo = {
+        "GLOO_BASE_URL": url,
+        "GLOO_API_KEY": sim.api_key,
+        "GLOO_MCP_CALLS_PER_MINUTE": "0",
+        "GLOO_MCP_CALLS_IN_FLIGHT": "0",
+    }
+    off = server_env({**gloo, "OTEL_SDK_DISABLED": "true"})
+    on = server_env(
+        {
+            **gloo,
+            "OTEL_EXPORTER_OTLP_ENDPOINT": collector,
+            "OTEL_METRIC_EXPORT_INTERVAL": "5000",  # more often than the SDK's 60 s: the cost shows within the run
+        }
+    )
+    return off, on
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class _Collector(BaseHTTPRequestHandler):
+    counts: dict[str, int]
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.counts[self.path] = self.counts.get(self.path, 0) + 1
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+
+@contextmanager
+def _otlp_collector() -> Iterator[tuple[str, dict[str, int]]]:
+    """An OTLP/HTTP endpoint on loopback that accepts and counts every export."""
+    counts: dict[str, int] = {}
+    server = ThreadingHTTPServer(("127.0.0.1", 0), type("Collector", (_Collector,), {"counts": counts}))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", counts
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def _interleaved(
+    off: Callable[[], Awaitable[bool]], on: Callable[[], Awaitable[bool]], calls: int, warmup: int
+) -> tuple[list[float], list[float], int]:
+    """Alternate the two servers call by call (which goes first alternates too); seconds per call and errors."""
+    timings: dict[str, list[float]] = {"off": [], "on": []}
+    errors = 0
+    for index in range(warmup + calls):
+        order = [("off", off), ("on", on)] if index % 2 == 0 else [("on", on), ("off", off)]
+        for name, call in order:
+            started = time.perf_counter()
+            ok = await call()
+            elapsed = time.perf_counter() - started
+            errors += not ok
+            if index >= warmup:
+                timings[name].append(elapsed * 1000)
+    return timings["off"], timings["on"], errors
+
+
+async def _stdio(url: str, sim: SimulatorState, collector: str, calls: int, warmup: int) -> TransportOverhead:
+    off_env, on_env = _environments(url, sim, collector)
+    async with RawStdioSession(GLOO_COMMAND, env=off_env) as off, RawStdioSession(GLOO_COMMAND, env=on_env) as on:
+
+        def caller(session: RawStdioSession) -> Callable[[], Awaitable[bool]]:
+            async def call() -> bool:
+                return not (await session.call_tool("send_message", {"query": QUERY})).get("isError")
+
+            return call
+
+        for _ in range(warmup):
+            await caller(off)()
+            await caller(on)()
+        cpu = (_cpu_seconds(off.pid), _cpu_seconds(on.pid))
+        off_ms, on_ms, errors = await _interleaved(caller(off), caller(on), calls, 0)
+        cpu_after = (_cpu_seconds(off.pid), _cpu_seconds(on.pid))
+    return TransportOverhead(
+        "stdio",
+        calls,
+        off_ms,
+        on_ms,
+        (cpu_after[0] - cpu[0]) * 1000 / calls,
+        (cpu_after[1] - cpu[1]) * 1000 / calls,
+        errors,
+    )
+
+
+@asynccontextmanager
+async def _http_server(env: dict[str, str]) -> AsyncIterator[tuple[str, int]]:
+    """``gloo-mcp serve --transport streamable-http`` on a free loopback port; its base URL and pid."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [*GLOO_COMMAND, "serve", "--transport", "streamable-http", "--port", str(port)]
+    process = await anyio.open_process(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with anyio.fail_after(30):
+            async with httpx2.AsyncClient() as http:
+                while True:
+                    try:
+                        if (await http.get(f"{base}/health")).status_code == 200:
+                            break
+                    except httpx2.TransportError:
+                        pass
+                    await anyio.sleep(0.05)
+        yield base, process.pid
+    finally:
+        process.terminate()
+        with anyio.fail_after(30):
+            await process.wait()
+        await process.aclose()
+
+
+def _scrape_every_second(base: str, stop: threading.Event, counts: dict[str, int]) -> None:
+    """What Prometheus does to the "on" server: GET /metrics once a second."""
+    with httpx2.Client() as http:
+        while not stop.wait(1.0):
+            if http.get(f"{base}/metrics").status_code == 200:
+                counts["scrapes"] = counts.get("scrapes", 0) + 1
+
+
+async def _http(
+    url: str, sim: SimulatorState, collector: str, calls: int, warmup: int
+) -> tuple[TransportOverhead, int]:
+    off_env, on_env = _environments(url, sim, collector)
+    scraped: dict[str, int] = {}
+    async with (
+        _http_server(off_env) as (off_base, off_pid),
+        _http_server(on_env) as (on_base, on_pid),
+        httpx2.AsyncClient(timeout=30) as http,
+    ):
+        body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call"}
+        body["params"] = {"name": "send_message", "arguments": {"query": QUERY}}  # type: ignore[assignment]
+
+        def caller(base: str) -> Callable[[], Awaitable[bool]]:
+            async def call() -> bool:
+                response = await http.post(f"{base}/mcp", json=body, headers=_HTTP_HEADERS)
+                return response.status_code == 200 and b'"isError":false' in response.content.replace(b" ", b"")
+
+            return call
+
+        for _ in range(warmup):
+            await caller(off_base)()
+            await caller(on_base)()
+        stop = threading.Event()
+        scraper = threading.Thread(target=_scrape_every_second, args=(on_base, stop, scraped), daemon=True)
+        scraper.start()
+        try:
+            cpu = (_cpu_seconds(off_pid), _cpu_seconds(on_pid))
+            off_ms, on_ms, errors = await _interleaved(caller(off_base), caller(on_base), calls, 0)
+            cpu_after = (_cpu_seconds(off_pid), _cpu_seconds(on_pid))
+        finally:
+            stop.set()
+            scraper.join(timeout=5)
+    overhead = TransportOverhead(
+        "http",
+        calls,
+        off_ms,
+        on_ms,
+        (cpu_after[0] - cpu[0]) * 1000 / calls,
+        (cpu_after[1] - cpu[1]) * 1000 / calls,
+        errors,
+    )
+    return overhead, scraped.get("scrapes", 0)
+
+
+async def measure_telemetry_overhead(url: str, sim: SimulatorState, calls: int, warmup: int = 20) -> TelemetryOverhead:
+    """Telemetry on against off, over stdio then Streamable HTTP, ``calls`` timed calls to each server."""
+    with _otlp_collector() as (collector, counts):
+        stdio = await _stdio(url, sim, collector, calls, warmup)
+        http, scrapes = await _http(url, sim, collector, calls, warmup)
+    return TelemetryOverhead(
+        stdio=stdio,
+        http=http,
+        cost_off_us=_in_process_cost("off", 50 * calls),
+        cost_metrics_us=_in_process_cost("metrics", 50 * calls),
+        cost_on_us=_in_process_cost("on", 50 * calls),
+        spans_exported=counts.get("/v1/traces", 0),
+        metric_exports=counts.get("/v1/metrics", 0),
+        scrapes=scrapes,
+    )
+
+
+def _in_process_cost(mode: str, calls: int) -> float:
+    """Microseconds of CPU per instrumented tools/call, measured in a process of its own (it installs globals)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.telemetry", "--cost", mode, str(calls)],
+        env=server_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def _cost(mode: str, calls: int = 20_000, repeats: int = 5) -> float:
+    """CPU microseconds per tools/call through the SDK's middleware and gloo-mcp's, with one traced Gloo request.
+
+    The handler does no work of its own, so this is what telemetry adds to every call, with
+    nothing else in it: the best of ``repeats`` runs, as load on the machine only ever adds.
+    """
+    from types import SimpleNamespace
+
+    from mcp.server import MCPServer
+    from mcp.server._otel import OpenTelemetryMiddleware
+
+    from gloo_mcp import telemetry
+    from gloo_mcp.config import Settings
+
+    if mode in ("on", "metrics"):
+        from opentelemetry import metrics, trace
+        from opentelemetry.exporter.prometheus import PrometheusMetricReader
+        from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+        from prometheus_client import CollectorRegistry
+
+        class Discard(SpanExporter):
+            def export(self, spans: Any) -> SpanExportResult:
+                return SpanExportResult.SUCCESS
+
+        tracer_provider = None
+        if mode == "on":
+            tracer_provider = TracerProvider()
+            tracer_provider.add_span_processor(BatchSpanProcessor(Discard(), max_queue_size=4 * calls))
+            trace.set_tracer_provider(tracer_provider)
+        registry = CollectorRegistry()
+        meter_provider = MeterProvider(
+            metric_readers=[PrometheusMetricReader(registry=registry)], exemplar_filter=AlwaysOffExemplarFilter()
+        )
+        metrics.set_meter_provider(meter_provider)
+        telemetry.activate(telemetry.Telemetry(tracer_provider, meter_provider, prometheus=registry))
+
+    server: MCPServer[Any] = MCPServer("bench")
+
+    @server.tool()
+    def send_message(query: str) -> str:
+        return query
+
+    operation_metrics = telemetry._OperationMetrics(server)
+    sdk_middleware = OpenTelemetryMiddleware()
+    settings = Settings()
+
+    class Answered:
+        status_code = 200
+
+    class Request:
+        async def __aenter__(self) -> Answered:
+            return Answered()
+
+        async def __aexit__(self, *_: object) -> None:
+            return None
+
+    async def handler(ctx: Any) -> dict[str, Any]:
+        async with telemetry.traced_gloo_request(
+            Request(), settings, "POST", "/ai/v1/message", attempt=1, payload={"query": QUERY}
+        ):
+            return {"content": [], "isError": False}
+
+    async def ours(ctx: Any) -> Any:
+        return await operation_metrics(ctx, handler)
+
+    ctx = SimpleNamespace(
+        method="tools/call",
+        params={"name": "send_message", "arguments": {"query": QUERY}},
+        protocol_version="2025-11-25",
+        request_id=1,
+        meta=None,
+    )
+
+    async def run() -> float:
+        best = float("inf")
+        for _ in range(repeats):
+            started = time.process_time()
+            for _ in range(calls):
+                await sdk_middleware(ctx, ours)  # type: ignore[arg-type]
+            best = min(best, (time.process_time() - started) / calls)
+        return best * 1e6
+
+    return anyio.run(run)
+
+
+def telemetry_rows(t: TelemetryOverhead) -> list[tuple[str, str, str, str]]:
+    rows = []
+    for side in (t.stdio, t.http):
+        within = side.wall_percent <= TARGET_PERCENT
+        rows += [
+            (
+                f"telemetry on vs off, {side.transport}: per call (median)",
+                f"{side.on_median_ms:.2f} vs {side.off_median_ms:.2f} ms = {side.wall_percent:+.1f} %",
+                f"<= {TARGET_PERCENT:g} %",
+                "met" if within else "MISSED",
+            ),
+            (
+                f"  server CPU per call, {side.transport}",
+                f"{side.on_cpu_ms_per_call:.2f} vs {side.off_cpu_ms_per_call:.2f} ms = {side.cpu_percent:+.1f} %",
+                "",
+                "",
+            ),
+        ]
+    rows.append(
+        (
+            "  CPU telemetry adds to a tools/call (in process)",
+            f"spans and metrics {t.cost_on_us - t.cost_off_us:.0f} us = "
+            f"{(t.cost_on_us - t.cost_off_us) / (t.stdio.off_median_ms * 10):.1f} % of a stdio call; "
+            f"metrics only {t.cost_metrics_us - t.cost_off_us:.0f} us = "
+            f"{(t.cost_metrics_us - t.cost_off_us) / (t.http.off_median_ms * 10):.1f} % of an HTTP call",
+            "",
+            "",
+        )
+    )
+    rows.append(
+        (
+            "  exported while timing",
+            f"{t.spans_exported} OTLP trace posts, {t.metric_exports} metric posts, {t.scrapes} scrapes; "
+            f"errors {t.stdio.errors + t.http.errors}",
+            "0 errors",
+            "met" if t.stdio.errors + t.http.errors == 0 else "MISSED",
+        )
+    )
+    return rows
+
+
+if __name__ == "__main__":  # python -m bench.telemetry [calls]; --cost on|off is the in-process measure
+    if sys.argv[1:2] == ["--cost"]:
+        print(f"{_cost(sys.argv[2], int(sys.argv[3])):.2f}")
+        raise SystemExit(0)
+    from gloo_mcp.simulator import running_simulator
+
+    state = SimulatorState()
+    with running_simulator(state) as sim_url:
+        figures = anyio.run(measure_telemetry_overhead, sim_url, state, int(sys.argv[1]) if len(sys.argv) > 1 else 300)
+    for row in telemetry_rows(figures):
+        print("  ".join(part for part in row if part))
+    print(json.dumps({"stdio_percent": figures.stdio.wall_percent, "http_percent": figures.http.wall_percent}))
