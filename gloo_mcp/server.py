@@ -60,7 +60,7 @@ from gloo_mcp.render import (
 )
 from gloo_mcp.routing import ModelFamily, Routing, Tradition
 from gloo_mcp.state import AppState
-from gloo_mcp.tasks import Tasks, TasksExtension, TaskTimings
+from gloo_mcp.tasks import Tasks, TasksExtension, TaskTimings, refuse_undeclared_task_subscriptions
 from gloo_mcp.telemetry import instrument_server
 
 if TYPE_CHECKING:  # the HTTP stack loads on the first call, not at start-up (hosts spawn servers often)
@@ -361,6 +361,7 @@ def build_server(
         extensions=[answer_card_extension(), TasksExtension(tasks)],  # MCP Apps (answer_card.py); Tasks (tasks.py)
     )
     server.audit, server.per_user = audit, per_user
+    server.middleware.append(refuse_undeclared_task_subscriptions)  # SEP-2663 on subscriptions/listen (tasks.py)
 
     async def ask(
         ctx: Context, query: str, chat_id: str | None, options: MessageOptions, routing: Routing
