@@ -53,6 +53,8 @@ class TransportOverhead:
     off_cpu_ms_per_call: float
     on_cpu_ms_per_call: float
     errors: int
+    sampled_ms: list[float] | None = None  # on, with 1 trace in 10 sampled (OTEL_TRACES_SAMPLER); stdio only
+    sampled_cpu_ms_per_call: float | None = None
 
     @property
     def off_median_ms(self) -> float:
@@ -70,6 +72,12 @@ class TransportOverhead:
     @property
     def cpu_percent(self) -> float:
         return (self.on_cpu_ms_per_call / self.off_cpu_ms_per_call - 1) * 100
+
+    @property
+    def sampled_percent(self) -> float | None:
+        if not self.sampled_ms:
+            return None
+        return (statistics.median(self.sampled_ms) / self.off_median_ms - 1) * 100
 
 
 @dataclass(frozen=True)
@@ -137,48 +145,60 @@ def _otlp_collector() -> Iterator[tuple[str, dict[str, int]]]:
 
 
 async def _interleaved(
-    off: Callable[[], Awaitable[bool]], on: Callable[[], Awaitable[bool]], calls: int, warmup: int
-) -> tuple[list[float], list[float], int]:
-    """Alternate the two servers call by call (which goes first alternates too); seconds per call and errors."""
-    timings: dict[str, list[float]] = {"off": [], "on": []}
+    servers: dict[str, Callable[[], Awaitable[bool]]], calls: int
+) -> tuple[dict[str, list[float]], int]:
+    """Call each server in turn, call by call, rotating which goes first; milliseconds per call, and errors."""
+    timings: dict[str, list[float]] = {name: [] for name in servers}
+    names = list(servers)
     errors = 0
-    for index in range(warmup + calls):
-        order = [("off", off), ("on", on)] if index % 2 == 0 else [("on", on), ("off", off)]
-        for name, call in order:
+    for index in range(calls):
+        for name in names[index % len(names) :] + names[: index % len(names)]:
             started = time.perf_counter()
-            ok = await call()
-            elapsed = time.perf_counter() - started
+            ok = await servers[name]()
+            timings[name].append((time.perf_counter() - started) * 1000)
             errors += not ok
-            if index >= warmup:
-                timings[name].append(elapsed * 1000)
-    return timings["off"], timings["on"], errors
+    return timings, errors
+
+
+async def _timed(
+    transport: str, servers: dict[str, tuple[int, Callable[[], Awaitable[bool]]]], calls: int, warmup: int
+) -> TransportOverhead:
+    """Warm every server up, then time them interleaved, with each one's CPU time over the timed calls."""
+    for _ in range(warmup):
+        for _, call in servers.values():
+            await call()
+    before = {name: _cpu_seconds(pid) for name, (pid, _) in servers.items()}
+    timings, errors = await _interleaved({name: call for name, (_, call) in servers.items()}, calls)
+    cpu = {name: (_cpu_seconds(pid) - before[name]) * 1000 / calls for name, (pid, _) in servers.items()}
+    return TransportOverhead(
+        transport,
+        calls,
+        timings["off"],
+        timings["on"],
+        cpu["off"],
+        cpu["on"],
+        errors,
+        timings.get("sampled"),
+        cpu.get("sampled"),
+    )
 
 
 async def _stdio(url: str, sim: SimulatorState, collector: str, calls: int, warmup: int) -> TransportOverhead:
     off_env, on_env = _environments(url, sim, collector)
-    async with RawStdioSession(GLOO_COMMAND, env=off_env) as off, RawStdioSession(GLOO_COMMAND, env=on_env) as on:
+    sampled_env = {**on_env, "OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}
+    async with (
+        RawStdioSession(GLOO_COMMAND, env=off_env) as off,
+        RawStdioSession(GLOO_COMMAND, env=on_env) as on,
+        RawStdioSession(GLOO_COMMAND, env=sampled_env) as sampled,
+    ):
 
-        def caller(session: RawStdioSession) -> Callable[[], Awaitable[bool]]:
+        def caller(session: RawStdioSession) -> tuple[int, Callable[[], Awaitable[bool]]]:
             async def call() -> bool:
                 return not (await session.call_tool("send_message", {"query": QUERY})).get("isError")
 
-            return call
+            return session.pid, call
 
-        for _ in range(warmup):
-            await caller(off)()
-            await caller(on)()
-        cpu = (_cpu_seconds(off.pid), _cpu_seconds(on.pid))
-        off_ms, on_ms, errors = await _interleaved(caller(off), caller(on), calls, 0)
-        cpu_after = (_cpu_seconds(off.pid), _cpu_seconds(on.pid))
-    return TransportOverhead(
-        "stdio",
-        calls,
-        off_ms,
-        on_ms,
-        (cpu_after[0] - cpu[0]) * 1000 / calls,
-        (cpu_after[1] - cpu[1]) * 1000 / calls,
-        errors,
-    )
+        return await _timed("stdio", {"off": caller(off), "on": caller(on), "sampled": caller(sampled)}, calls, warmup)
 
 
 @asynccontextmanager
@@ -228,38 +248,29 @@ async def _http(
         _http_server(on_env) as (on_base, on_pid),
         httpx2.AsyncClient(timeout=30) as http,
     ):
-        body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call"}
-        body["params"] = {"name": "send_message", "arguments": {"query": QUERY}}  # type: ignore[assignment]
+        body: dict[str, Any] = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": "send_message", "arguments": {"query": QUERY}},
+        }
 
-        def caller(base: str) -> Callable[[], Awaitable[bool]]:
+        def caller(base: str, pid: int) -> tuple[int, Callable[[], Awaitable[bool]]]:
             async def call() -> bool:
                 response = await http.post(f"{base}/mcp", json=body, headers=_HTTP_HEADERS)
                 return response.status_code == 200 and b'"isError":false' in response.content.replace(b" ", b"")
 
-            return call
+            return pid, call
 
-        for _ in range(warmup):
-            await caller(off_base)()
-            await caller(on_base)()
         stop = threading.Event()
         scraper = threading.Thread(target=_scrape_every_second, args=(on_base, stop, scraped), daemon=True)
         scraper.start()
         try:
-            cpu = (_cpu_seconds(off_pid), _cpu_seconds(on_pid))
-            off_ms, on_ms, errors = await _interleaved(caller(off_base), caller(on_base), calls, 0)
-            cpu_after = (_cpu_seconds(off_pid), _cpu_seconds(on_pid))
+            servers = {"off": caller(off_base, off_pid), "on": caller(on_base, on_pid)}
+            overhead = await _timed("http", servers, calls, warmup)
         finally:
             stop.set()
             scraper.join(timeout=5)
-    overhead = TransportOverhead(
-        "http",
-        calls,
-        off_ms,
-        on_ms,
-        (cpu_after[0] - cpu[0]) * 1000 / calls,
-        (cpu_after[1] - cpu[1]) * 1000 / calls,
-        errors,
-    )
     return overhead, scraped.get("scrapes", 0)
 
 
@@ -352,8 +363,9 @@ def _cost(mode: str, calls: int = 20_000, repeats: int = 5) -> float:
             return None
 
     async def handler(ctx: Any) -> dict[str, Any]:
+        stream: Any = Request()  # stands in for AsyncClient.stream(...): only the status is read
         async with telemetry.traced_gloo_request(
-            Request(), settings, "POST", "/ai/v1/message", attempt=1, payload={"query": QUERY}
+            stream, settings, "POST", "/ai/v1/message", attempt=1, payload={"query": QUERY}
         ):
             return {"content": [], "isError": False}
 
@@ -398,6 +410,16 @@ def telemetry_rows(t: TelemetryOverhead) -> list[tuple[str, str, str, str]]:
                 "",
             ),
         ]
+        if side.sampled_ms and side.sampled_percent is not None and side.sampled_cpu_ms_per_call is not None:
+            rows.append(
+                (
+                    f"  on, 1 trace in 10 sampled, {side.transport}",
+                    f"{statistics.median(side.sampled_ms):.2f} ms = {side.sampled_percent:+.1f} %; server CPU "
+                    f"{side.sampled_cpu_ms_per_call:.2f} ms",
+                    "",
+                    "",
+                )
+            )
     rows.append(
         (
             "  CPU telemetry adds to a tools/call (in process)",

@@ -410,18 +410,25 @@ def configure(environ: Mapping[str, str], *, prometheus: bool) -> list[str]:
     traces, otlp_metrics = _otlp_wanted(environ, "TRACES"), _otlp_wanted(environ, "METRICS")
     if not (traces or otlp_metrics or prometheus):
         return []
-    try:
-        from opentelemetry.sdk.metrics import MeterProvider
+    try:  # every module needed, before anything is installed: a missing one leaves telemetry off, not half on
+        from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
         from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
-    except ImportError:
-        if traces or otlp_metrics:
-            logger.warning(
-                "OTEL_EXPORTER_OTLP_ENDPOINT is set, but the OpenTelemetry SDK is not installed; install "
-                "gloo-mcp[telemetry] to export traces and metrics."
-            )
+
+        if traces:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        if otlp_metrics:
+            from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+        if prometheus:
+            from opentelemetry.exporter.prometheus import PrometheusMetricReader
+            from prometheus_client import CollectorRegistry, ProcessCollector
+    except ImportError as missing:
+        (logger.warning if traces or otlp_metrics else logger.info)(
+            "telemetry is off: %s is not installed; install gloo-mcp[telemetry] to export traces and metrics.",
+            missing.name or "the OpenTelemetry SDK",
+        )
         return []
     resource = Resource.create({"service.version": __version__})
     if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
@@ -429,8 +436,6 @@ def configure(environ: Mapping[str, str], *, prometheus: bool) -> list[str]:
     done: list[str] = []
     tracer_provider = None
     if traces:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
         tracer_provider = TracerProvider(resource=resource)
         tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         trace.set_tracer_provider(tracer_provider)  # the SDK's own request spans go through the global one
@@ -438,24 +443,17 @@ def configure(environ: Mapping[str, str], *, prometheus: bool) -> list[str]:
     readers: list[MetricReader] = []
     registry = None
     if prometheus:
-        from opentelemetry.exporter.prometheus import PrometheusMetricReader
-        from prometheus_client import CollectorRegistry, ProcessCollector
-
         registry = CollectorRegistry()
         ProcessCollector(registry=registry)  # process_cpu_seconds_total, process_resident_memory_bytes, …
         readers.append(PrometheusMetricReader(registry=registry))
         done.append(f"Prometheus metrics on {METRICS_PATH}")
     if otlp_metrics:
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-
         readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
         done.append("metrics over OTLP")
     # Exemplars (a trace id on a histogram point) reach a backend only over OTLP, beside exported traces;
     # otherwise sampling them costs every measurement for nothing. OTEL_METRICS_EXEMPLAR_FILTER still decides.
     exemplars = None
     if not (traces and otlp_metrics) and not environ.get("OTEL_METRICS_EXEMPLAR_FILTER"):
-        from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter
-
         exemplars = AlwaysOffExemplarFilter()
     meter_provider = MeterProvider(resource=resource, metric_readers=readers, exemplar_filter=exemplars)
     metrics.set_meter_provider(meter_provider)

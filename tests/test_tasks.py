@@ -466,3 +466,11 @@ async def test_a_cancel_stops_a_call_only_until_gloo_has_answered(tmp_path: Path
         assert task["status"] == "completed" and task["result"]["content"][0]["text"] == "the answer"
     else:
         assert task["status"] == "cancelled" and "result" not in task
+
+
+async def test_a_subscription_to_task_notifications_needs_the_extension_declared(sim: SimulatorState) -> None:
+    async with serving(sim) as rpc:
+        params = {"notifications": {"taskIds": ["some-task"]}}
+        error = await rpc.error("subscriptions/listen", params, declare=False)
+    assert error["code"] == -32021
+    assert error["data"] == {"requiredCapabilities": {"extensions": {TASKS: {}}}}

@@ -370,3 +370,18 @@ def test_a_json_log_line_carries_level_logger_message_and_the_trace_it_was_writt
     assert "trace_id" not in json.loads(JsonLines().format(record))  # outside a span: no trace to name
     said = json.loads(json_line("gloo-mcp: Streamable HTTP on http://127.0.0.1:8000/mcp"))
     assert said["event"] == "log" and said["message"].startswith("gloo-mcp: Streamable HTTP")
+
+
+def test_without_the_telemetry_extra_nothing_is_installed_and_an_otlp_endpoint_is_named_in_a_warning() -> None:
+    program = (
+        "import logging, sys\n"
+        "sys.modules['opentelemetry.sdk'] = None  # as if the telemetry extra were not installed\n"
+        "logging.basicConfig(format='%(levelname)s %(message)s')\n"
+        "from gloo_mcp.telemetry import configure, current\n"
+        "print(configure({'OTEL_EXPORTER_OTLP_ENDPOINT': 'http://127.0.0.1:4318'}, prometheus=True))\n"
+        "print(current().prometheus)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.split() == ["[]", "None"]
+    (warning,) = done.stderr.strip().splitlines()
+    assert warning.startswith("WARNING telemetry is off:") and "gloo-mcp[telemetry]" in warning

@@ -28,7 +28,7 @@ from gloo_mcp.server.arguments import argument_error
 from gloo_mcp.server.instructions import INSTRUCTIONS
 from gloo_mcp.server.results import sentence_result
 from gloo_mcp.server.state import DEFAULT_HEARTBEAT_INTERVAL, AppState
-from gloo_mcp.server.tasks import Tasks, TasksExtension, TaskTimings
+from gloo_mcp.server.tasks import Tasks, TasksExtension, TaskTimings, refuse_undeclared_task_subscriptions
 from gloo_mcp.telemetry import instrument_server
 
 if TYPE_CHECKING:  # the HTTP stack loads on the first call, not at start-up (hosts spawn servers often)
@@ -150,6 +150,7 @@ def build_server(
         extensions=[answer_card_extension(), TasksExtension(tasks)],  # MCP Apps (answer_card.py); Tasks (tasks.py)
     )
     server.audit, server.per_user = audit, per_user
+    server.middleware.append(refuse_undeclared_task_subscriptions)  # SEP-2663 on subscriptions/listen (tasks.py)
     tools.register(server)
     resources.register(server, state)
     prompts.register(server)

@@ -349,6 +349,8 @@ class Tasks:
         return {"resultType": "task", **_task(record)}
 
     async def _run(self, run: _Run, store: TaskStore, call_next: CallNext, ctx: ServerRequestContext[Any, Any]) -> None:
+        """The call in the background. Never raises but the server's own cancellation: one run's failure must
+        not end the lifespan's task group, and with it every other run."""
         outcome: _Outcome | None = None
         try:
             with running_as(run), run.scope:
@@ -360,8 +362,11 @@ class Tasks:
                         watch.cancel_scope.cancel()
         except anyio.get_cancelled_exc_class():  # the server is stopping
             with anyio.CancelScope(shield=True):
-                await self._settle(run, store, _Outcome.failure(INTERNAL_ERROR, STOPPED))
+                await self._settle(run, store, _Outcome.failure(INTERNAL_ERROR, STOPPED), retries=())
             raise
+        except Exception:  # _call and _watch catch what they expect; anything else is a bug, reported in the task
+            logger.exception("task %s failed unexpectedly", run.record.task_id[:8])
+            outcome = _Outcome.failure(INTERNAL_ERROR, UNEXPECTED)
         await self._settle(run, store, outcome or _Outcome("cancelled", CANCELLED, None))
 
     async def _watch(self, run: _Run, store: TaskStore) -> None:
@@ -375,22 +380,24 @@ class Tasks:
                 cancel = await store.renew(
                     run.record.task_id, lease_ms=now + self._lease_ms, message=changed, now_ms=now
                 )
-            except StoreError as error:
+            except StoreError as error:  # the next renewal may work; the lease outlasts several misses
                 logger.warning("task %s: could not renew its lease: %s", run.record.task_id[:8], error.message)
                 continue
             run.saved_message = message
             if cancel is None or cancel:  # cancelled on another replica, or no longer ours to finish
                 run.cancel()
 
-    async def _settle(self, run: _Run, store: TaskStore, outcome: _Outcome) -> None:
+    async def _settle(
+        self, run: _Run, store: TaskStore, outcome: _Outcome, *, retries: Sequence[float] = _SAVE_RETRIES
+    ) -> None:
         """Make the task terminal here, then in the store (retrying a failing store for a few seconds)."""
         run.end(outcome, self._now_ms())
         record = run.record
         try:
-            for delay in (0.0, *_SAVE_RETRIES):
+            for delay in (0.0, *retries):
                 await anyio.sleep(delay)
                 try:
-                    await store.finish(
+                    saved = await store.finish(
                         record.task_id,
                         status=record.status,
                         message=record.status_message,
@@ -400,6 +407,8 @@ class Tasks:
                 except StoreError as error:
                     logger.warning("task %s: could not save its result: %s", record.task_id[:8], error.message)
                     continue
+                if not saved:  # its lease lapsed (renewals failed) and a replica reported it lost: that stands
+                    logger.warning("task %s ended %s after it was reported lost", record.task_id[:8], record.status)
                 self._runs.pop(record.task_id, None)
                 return
             logger.error("task %s: its result is kept in memory only, on this server", record.task_id[:8])
@@ -475,6 +484,20 @@ class Tasks:
             logger.warning("could not cancel task %s: %s", params.task_id[:8], error.message)
             raise MCPError(code=INTERNAL_ERROR, message=UNREADABLE) from None
         return {}
+
+
+async def refuse_undeclared_task_subscriptions(
+    ctx: ServerRequestContext[Any, Any], call_next: CallNext
+) -> HandlerResult:
+    """Server middleware: a ``subscriptions/listen`` asking for task notifications (``notifications.taskIds``)
+    without the extension declared is refused with -32021, as SEP-2663 requires. A declaring client's stream is
+    served as usual; gloo-mcp pushes no task notifications (they are optional), so its acknowledgement does not
+    list the taskIds, and the client polls ``tasks/get``."""
+    if ctx.method == "subscriptions/listen" and ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+        notifications = (ctx.params or {}).get("notifications")
+        if isinstance(notifications, dict) and notifications.get("taskIds") is not None:
+            require_client_extension(ctx, EXTENSION_ID)
+    return await call_next(ctx)
 
 
 class TasksExtension(Extension):
