@@ -7,6 +7,8 @@ The official TypeScript Tasks client's run is tests/test_tasks_client.py.
 from __future__ import annotations
 
 import json
+import os
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -474,3 +476,29 @@ async def test_a_subscription_to_task_notifications_needs_the_extension_declared
         error = await rpc.error("subscriptions/listen", params, declare=False)
     assert error["code"] == -32021
     assert error["data"] == {"requiredCapabilities": {"extensions": {TASKS: {}}}}
+
+
+async def test_tasks_work_over_stdio_and_their_answer_outlives_the_process(tmp_path: Path) -> None:
+    sim = SimulatorState()
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "stdio-test", "version": "0"},
+        "io.modelcontextprotocol/clientCapabilities": {"extensions": {TASKS: {}}},
+    }
+    with running_simulator(sim) as url:
+        env = {**os.environ, "GLOO_BASE_URL": url, "GLOO_API_KEY": sim.api_key, "XDG_DATA_HOME": str(tmp_path)}
+
+        async def session(*requests: tuple[str, dict[str, Any]]) -> list[dict[str, Any]]:
+            lines = [
+                json.dumps({"jsonrpc": "2.0", "id": i, "method": m, "params": {**p, "_meta": meta}})
+                for i, (m, p) in enumerate(requests, 1)
+            ]
+            done = await anyio.run_process(
+                [sys.executable, "-m", "gloo_mcp"], input="\n".join(lines).encode() + b"\n", env=env, check=True
+            )
+            return [json.loads(line)["result"] for line in done.stdout.decode().splitlines()]
+
+        (created,) = await session(("tools/call", {"name": "send_message", "arguments": {"query": "hi"}}))
+        (later,) = await session(("tasks/get", {"taskId": created["taskId"]}))  # another process, the same store
+    assert created["resultType"] == "task"
+    assert later["status"] == "completed" and later["result"]["structuredContent"]["chat_id"] in sim.chats

@@ -48,6 +48,7 @@ from mcp_types import (
     HEADER_MISMATCH,
     INTERNAL_ERROR,
     INVALID_PARAMS,
+    MISSING_REQUIRED_CLIENT_CAPABILITY,
     CallToolRequestParams,
     CallToolResult,
     RequestParams,
@@ -263,8 +264,19 @@ async def _call(call_next: CallNext, ctx: ServerRequestContext[Any, Any]) -> _Ou
 class Tasks:
     """The tasks of one server: creation, background runs, and the three task methods."""
 
-    def __init__(self, state: AppState, timings: TaskTimings | None = None) -> None:
+    def __init__(
+        self,
+        state: AppState,
+        timings: TaskTimings | None = None,
+        *,
+        tools: frozenset[str] = TASK_TOOLS,
+        required: frozenset[str] = frozenset(),
+    ) -> None:
+        """``tools`` may answer with a task; ``required`` (none of gloo-mcp's) only as one, so a request that did
+        not declare the extension is refused with -32021 (the conformance suite's fixture servers use both)."""
         self._state = state
+        self._tools = tools | required
+        self._required = required
         self._timings = timings = timings or TaskTimings()
         self._ttl_ms = round(1000 * max(timings.ttl, state.settings.timeout + 300))
         self._lease_ms = round(1000 * timings.lease)
@@ -314,7 +326,13 @@ class Tasks:
         The call also runs synchronously when no task can be made: no caller (the call then says
         why), an unavailable task store, or a server already running ``max_running`` tasks.
         """
-        if params.name not in TASK_TOOLS or not client_declared_tasks(ctx) or not self._groups:
+        if params.name in self._required and not client_declared_tasks(ctx):
+            raise MCPError(
+                code=MISSING_REQUIRED_CLIENT_CAPABILITY,
+                message=f"{params.name} runs only as a task: declare the {EXTENSION_ID} extension",
+                data={"requiredCapabilities": {"extensions": {EXTENSION_ID: {}}}},
+            )
+        if params.name not in self._tools or not client_declared_tasks(ctx) or not self._groups:
             return await call_next(ctx)
         self._forget_finished()
         if self.running >= self._timings.max_running:
