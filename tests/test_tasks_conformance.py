@@ -26,9 +26,9 @@ from mcp_types import INTERNAL_ERROR, CallToolResult, TextContent
 from pydantic import SecretStr
 
 from gloo_mcp.config import Settings
-from gloo_mcp.serving import running_in_thread
-from gloo_mcp.state import AppState
-from gloo_mcp.tasks import Tasks, TasksExtension
+from gloo_mcp.server.state import AppState
+from gloo_mcp.server.tasks import Tasks, TasksExtension
+from gloo_mcp.transports.serving import running_in_thread
 
 pytestmark = pytest.mark.load  # a Node program, a dozen scenarios with real sleeps
 
