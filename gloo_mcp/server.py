@@ -67,7 +67,7 @@ if TYPE_CHECKING:  # the HTTP stack loads on the first call, not at start-up (ho
     import httpx2
 
     from gloo_mcp.backends import ChatBackend
-    from gloo_mcp.fair_use import FairUse
+    from gloo_mcp.fair_use import Admission
     from gloo_mcp.oauth import JwtTokenVerifier
     from gloo_mcp.retry import RetryPolicy
 
@@ -303,7 +303,7 @@ def build_server(
     heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
     oauth: JwtTokenVerifier | None = None,
     audit: AuditLog | None = None,
-    fair_use: FairUse | None = None,
+    fair_use: Admission | None = None,
     task_timings: TaskTimings | None = None,
 ) -> MCPServer[AppState]:
     """The gloo-mcp server.

@@ -17,7 +17,7 @@ import anyio
 
 from gloo_mcp.config import Settings
 from gloo_mcp.errors import GlooError, StoreError
-from gloo_mcp.fair_use import FairUse
+from gloo_mcp.fair_use import Admission
 from gloo_mcp.principals import current_caller
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ class AppState:
         retry: RetryPolicy | None = None,
         startup_error: GlooError | None = None,
         per_user: bool = False,
-        fair_use: FairUse | None = None,
+        fair_use: Admission | None = None,
     ) -> None:
         self.settings = settings
         self.per_user = per_user
