@@ -141,7 +141,7 @@ async def test_two_users_conversations_stay_apart_whichever_replica_answers(
     assert len(history.structured_content["messages"]) == 8  # type: ignore[index]
     assert refusals == unknown  # Alice's chat reads to Bob exactly like one that does not exist, on every replica
     assert bobs_lists == [[], [], [], []]
-    assert deployment.doors.asked[0] >= 2 and deployment.doors.asked[1] >= 2  # both replicas answered Alice
+    assert deployment.doors.asked[0] >= 1 and deployment.doors.asked[1] >= 1  # both replicas answered Alice
     assert deployment.doors.state.chats[mine].turns == 4  # Bob's attempts never reached Gloo
     assert sum(deployment.doors.asked.values()) == asked_before_bob + 1  # only Bob's own question did
 

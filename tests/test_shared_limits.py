@@ -127,6 +127,8 @@ async def test_two_replicas_allow_a_principal_its_calls_a_minute_once_between_th
 async def test_calls_racing_on_two_replicas_are_admitted_exactly_up_to_the_limit(database: str) -> None:
     admitted: list[str] = []
     async with replicas(database, per_minute=10) as (a, b):  # the database's clock: the burst takes well under 60 s
+        await call(a, "warm-up")  # both connected and the schema in place: the race is between admissions
+        await call(b, "warm-up")
 
         async def one(limits: SharedFairUse) -> None:
             try:
@@ -139,8 +141,7 @@ async def test_calls_racing_on_two_replicas_are_admitted_exactly_up_to_the_limit
             async with anyio.create_task_group() as group:
                 for n in range(40):
                     group.start_soon(one, a if n % 2 else b)
-    assert len(admitted) == 10
-    assert set(admitted) == {"replica-0", "replica-1"}
+    assert len(admitted) == 10  # 20 tried on each replica; whichever won, the other's were counted against them
 
 
 async def test_calls_in_flight_are_capped_across_replicas_and_each_finished_call_gives_its_place_back(
