@@ -41,6 +41,7 @@ after 60 s unless they opt into progress resets; ending first means the agent re
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 LogFormat = Literal["text", "json"]
 Backend = Literal["message", "completions"]
+SharedLimits = Literal["auto", "off"]
 
 # Environment variable → Settings field. Order is the order users read in .env.example.
 _ENV_FIELDS: dict[str, str] = {
@@ -65,6 +66,7 @@ _ENV_FIELDS: dict[str, str] = {
     "GLOO_MCP_OAUTH_SCOPES": "oauth_scopes",
     "GLOO_MCP_CALLS_PER_MINUTE": "calls_per_minute",
     "GLOO_MCP_CALLS_IN_FLIGHT": "calls_in_flight",
+    "GLOO_MCP_SHARED_LIMITS": "shared_limits",
 }
 _FIELD_ENV = {field: env for env, field in _ENV_FIELDS.items()}
 
@@ -114,6 +116,9 @@ class Settings(BaseModel):
     """Calls to Gloo each principal may start per minute (0: no limit)."""
     calls_in_flight: int = Field(default=4, ge=0, le=1_000)
     """Calls to Gloo each principal may have under way at once (0: no limit)."""
+    shared_limits: SharedLimits = "auto"
+    """HTTP: ``auto`` counts the two limits above in a PostgreSQL store, together with every replica sharing it
+    (in the process with SQLite, which one host uses); ``off`` counts them in each replica alone."""
     resource_links: bool = False
     """Whether tool results carry ``resource_link`` blocks (protocol 2025-06-18+ hosts only; opt-in)."""
 
@@ -246,7 +251,7 @@ def _field_value(field: str, value: str) -> object:
         return _normalise_base_url(value)
     if field == "store_url":
         return _check_store_url(value)
-    if field in ("backend", "log_format"):
+    if field in ("backend", "log_format", "shared_limits"):
         return value.lower()
     return value
 

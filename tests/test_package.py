@@ -37,7 +37,7 @@ SERVER_JSON: dict[str, Any] = json.loads((ROOT / "server.json").read_text(encodi
 NO_FILE = Path("/nonexistent/.env")
 
 # Variables that only a Streamable HTTP deployment reads; a stdio host has no use for them.
-HTTP_ONLY = GUARD_VARIABLES | {"GLOO_MCP_CALLS_PER_MINUTE", "GLOO_MCP_CALLS_IN_FLIGHT"}
+HTTP_ONLY = GUARD_VARIABLES | {"GLOO_MCP_CALLS_PER_MINUTE", "GLOO_MCP_CALLS_IN_FLIGHT", "GLOO_MCP_SHARED_LIMITS"}
 
 # The registry's server name pattern, and the characters that may continue a name (its mcpname.go).
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9.-]+/[a-zA-Z0-9._-]+$")

@@ -186,7 +186,7 @@ async def test_a_tool_error_completes_the_task_with_the_error_result(sim: Simula
 
 
 async def test_the_answer_streamed_so_far_is_the_status_message_while_it_works() -> None:
-    sim = SimulatorState(chunk_delay=0.1)
+    sim = SimulatorState(chunk_delay=0.05)
     with running_simulator(sim) as url:
         settings = sim_settings(sim, base_url=url, backend="completions", enable_suggestions=False)
         server = build_server(settings)
@@ -236,7 +236,7 @@ async def test_cancelling_a_finished_task_leaves_its_answer(sim: SimulatorState)
 
 
 async def test_a_cancelled_v2_answer_leaves_no_half_written_turn(tmp_path: Path) -> None:
-    sim = SimulatorState(chunk_delay=0.1)
+    sim = SimulatorState()
     with running_simulator(sim) as url:
         settings = sim_settings(sim, base_url=url, backend="completions", enable_suggestions=False)
         async with in_process_app(build_server(settings), settings) as rpc:

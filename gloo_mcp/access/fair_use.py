@@ -10,8 +10,8 @@ idle for less than a minute. Idle principals wait in one queue in the order they
 idle, so forgetting them is a pop from its front, never a sweep over everyone.
 
 :class:`Admission` is the interface callers need; :class:`FairUse` is the in-process
-implementation (each replica counts on its own). A shared implementation (PostgreSQL, so
-replicas count together) fits behind the same interface.
+implementation (each replica counts on its own); gloo_mcp/access/shared_limits.py is the shared one
+(PostgreSQL, so replicas count together), refusing with the same sentences.
 """
 
 from __future__ import annotations
@@ -27,7 +27,14 @@ from typing import Protocol
 from gloo_mcp.errors import RateLimitedError
 from gloo_mcp.telemetry import fair_use_refused
 
-__all__ = ["WINDOW_SECONDS", "Admission", "FairUse", "shared_principal_notice"]
+__all__ = [
+    "WINDOW_SECONDS",
+    "Admission",
+    "FairUse",
+    "in_flight_refusal",
+    "per_minute_refusal",
+    "shared_principal_notice",
+]
 
 WINDOW_SECONDS = 60.0
 
@@ -107,20 +114,11 @@ class FairUse:
         calls = usage.in_window(now)
         if self._in_flight and usage.in_flight >= self._in_flight:
             fair_use_refused("in_flight")
-            raise RateLimitedError(
-                f"You already have {usage.in_flight} calls to Gloo under way, the most this server allows at "
-                "once; wait for one to finish, then try again.",
-                status=None,
-            )
+            raise in_flight_refusal(usage.in_flight)
         if self._per_minute and calls >= self._per_minute:
             fair_use_refused("per_minute")
             wait = max(1, math.ceil(WINDOW_SECONDS - (now - usage.started[usage.first])))
-            raise RateLimitedError(
-                f"You have made {calls} calls to Gloo in the last minute, the most this server "
-                f"allows each user; try again in about {wait} s.",
-                status=None,
-                retry_after=wait,
-            )
+            raise per_minute_refusal(calls, wait)
 
     def _went_idle(self, principal: str, usage: _Usage, now: float) -> None:
         if not usage.started or now - usage.started[-1] >= WINDOW_SECONDS:  # nothing left to count
@@ -137,6 +135,25 @@ class FairUse:
                 return
             idle.popitem(last=False)
             del self._usage[principal]
+
+
+def in_flight_refusal(in_flight: int) -> RateLimitedError:
+    """What a call over the in-flight limit raises, ``in_flight`` being the principal's calls under way."""
+    return RateLimitedError(
+        f"You already have {in_flight} calls to Gloo under way, the most this server allows at once; wait for one "
+        "to finish, then try again.",
+        status=None,
+    )
+
+
+def per_minute_refusal(calls: int, wait: int) -> RateLimitedError:
+    """What a call over the per-minute limit raises: ``calls`` in the last minute, a place free in ``wait`` s."""
+    return RateLimitedError(
+        f"You have made {calls} calls to Gloo in the last minute, the most this server allows each user; try again "
+        f"in about {wait} s.",
+        status=None,
+        retry_after=wait,
+    )
 
 
 def shared_principal_notice(*, per_minute: int, in_flight: int) -> str | None:

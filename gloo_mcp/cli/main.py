@@ -216,14 +216,17 @@ def _serve(args: argparse.Namespace) -> None:
     elif not settings.has_credentials:
         log.warning("no Gloo credentials configured; tool calls will say which variables to set")
     if args.transport == "stdio":
+        from gloo_mcp.transports.drain import drain_timeout
         from gloo_mcp.transports.stdio import serve_stdio
 
-        serve_stdio(build_server(settings, startup_error=startup_error))
+        serve_stdio(build_server(settings, startup_error=startup_error), stop_limit=drain_timeout(settings.timeout))
         return
 
     from gloo_mcp.access.audit import AuditLog
-    from gloo_mcp.access.fair_use import FairUse, shared_principal_notice
+    from gloo_mcp.access.fair_use import shared_principal_notice
     from gloo_mcp.access.oauth import verifier_from_settings
+    from gloo_mcp.access.shared_limits import fair_use_for
+    from gloo_mcp.transports.drain import Drain, drain_timeout
     from gloo_mcp.transports.http_app import MCP_PATH, HttpOptions, build_http_app
     from gloo_mcp.transports.serving import serve_in_foreground
 
@@ -252,21 +255,26 @@ def _serve(args: argparse.Namespace) -> None:
         notice = shared_principal_notice(per_minute=settings.calls_per_minute, in_flight=settings.calls_in_flight)
         if notice is not None:
             log.warning("%s", notice)
-    server = build_server(
-        settings,
-        startup_error=startup_error,
-        oauth=oauth,
-        audit=AuditLog(),
-        fair_use=FairUse(per_minute=settings.calls_per_minute, in_flight=settings.calls_in_flight),
-    )
-    app = build_http_app(server, settings, options, startup_error=startup_error)
+    fair_use, fair_use_line = fair_use_for(settings)  # shared through a PostgreSQL store (shared_limits.py)
+    server = build_server(settings, startup_error=startup_error, oauth=oauth, audit=AuditLog(), fair_use=fair_use)
+    drain = Drain()  # SIGTERM/SIGINT: readiness 503 and new calls refused at once, calls in flight finish
+    app = build_http_app(server, settings, options, startup_error=startup_error, oauth=oauth, drain=drain)
     _listen(
         "gloo-mcp",
         args.host,
         args.port,
-        _line(settings.log_format, f"gloo-mcp: Streamable HTTP on http://{args.host}:{args.port}{MCP_PATH}"),
+        "\n".join(
+            _line(settings.log_format, f"gloo-mcp: {text}")
+            for text in (f"Streamable HTTP on http://{args.host}:{args.port}{MCP_PATH}", fair_use_line)
+        ),
         lambda on_bound: serve_in_foreground(
-            app, host=options.host, port=options.port, log_level=settings.log_level, on_bound=on_bound
+            app,
+            host=options.host,
+            port=options.port,
+            log_level=settings.log_level,
+            on_bound=on_bound,
+            drain=drain,
+            drain_limit=drain_timeout(settings.timeout),
         ),
     )
 

@@ -34,7 +34,7 @@ from gloo_mcp.telemetry import instrument_server
 if TYPE_CHECKING:  # the HTTP stack loads on the first call, not at start-up (hosts spawn servers often)
     import httpx2
 
-    from gloo_mcp.access.fair_use import FairUse
+    from gloo_mcp.access.fair_use import Admission
     from gloo_mcp.access.oauth import JwtTokenVerifier
     from gloo_mcp.gloo.retry import RetryPolicy
 
@@ -114,7 +114,7 @@ def build_server(
     heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
     oauth: JwtTokenVerifier | None = None,
     audit: AuditLog | None = None,
-    fair_use: FairUse | None = None,
+    fair_use: Admission | None = None,
     task_timings: TaskTimings | None = None,
 ) -> MCPServer[AppState]:
     """The gloo-mcp server.

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Protocol, Self
 
 import anyio
 
-from gloo_mcp.access.fair_use import FairUse
+from gloo_mcp.access.fair_use import Admission
 from gloo_mcp.access.principals import current_caller
 from gloo_mcp.config import Settings
 from gloo_mcp.errors import GlooError, StoreError
@@ -72,7 +72,7 @@ class AppState:
         retry: RetryPolicy | None = None,
         startup_error: GlooError | None = None,
         per_user: bool = False,
-        fair_use: FairUse | None = None,
+        fair_use: Admission | None = None,
         heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
     ) -> None:
         self.settings = settings

@@ -23,7 +23,7 @@ from gloo_mcp.models import ChatMessage, ChatSummary
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["PostgresStore"]
+__all__ = ["PostgresStore", "connect_migrated"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,82 @@ _OWNERS = [
 ]
 """Every chat belongs to a principal; rows from before belong to the local one."""
 
-_MIGRATIONS: list[tuple[list[str], bool]] = [(_BASE_SCHEMA, True), (_TITLE_INDEX, False), (_OWNERS, True)]
+_SHARED_LIMITS = [
+    """CREATE TABLE IF NOT EXISTS gloo_mcp_call_counts (
+        principal TEXT NOT NULL,
+        second    BIGINT NOT NULL,
+        calls     INTEGER NOT NULL,
+        PRIMARY KEY (principal, second)
+    )""",
+    "CREATE INDEX IF NOT EXISTS gloo_mcp_call_counts_by_second ON gloo_mcp_call_counts (second)",
+    """CREATE TABLE IF NOT EXISTS gloo_mcp_calls_in_flight (
+        call_id     BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        principal   TEXT NOT NULL,
+        holder      TEXT NOT NULL,
+        lease_until TIMESTAMPTZ NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS gloo_mcp_calls_in_flight_by_principal ON gloo_mcp_calls_in_flight (principal)",
+    "CREATE INDEX IF NOT EXISTS gloo_mcp_calls_in_flight_by_lease ON gloo_mcp_calls_in_flight (lease_until)",
+    """CREATE OR REPLACE FUNCTION gloo_mcp_admit(
+        p_principal TEXT, p_per_minute INTEGER, p_in_flight INTEGER, p_lease DOUBLE PRECISION, p_holder TEXT,
+        p_now DOUBLE PRECISION
+    ) RETURNS TABLE (call_id BIGINT, refused TEXT, calls INTEGER, wait_s INTEGER)
+    LANGUAGE plpgsql AS $$
+    DECLARE
+        v_now    DOUBLE PRECISION := COALESCE(p_now, extract(epoch FROM clock_timestamp()));
+        v_at     TIMESTAMPTZ := to_timestamp(v_now);
+        v_second BIGINT := floor(v_now);
+        v_first  BIGINT := floor(v_now) - 60;
+        v_count  INTEGER;
+        v_oldest BIGINT;
+        v_id     BIGINT;
+    BEGIN
+        -- One admission per principal at a time, whichever replica asks; held until this statement ends.
+        PERFORM pg_advisory_xact_lock(1735159663, hashtext(p_principal));
+        -- A few of anyone's leftovers each time: the tables hold about a minute of traffic, never swept.
+        DELETE FROM gloo_mcp_call_counts WHERE ctid = ANY (ARRAY(
+            SELECT c.ctid FROM gloo_mcp_call_counts c WHERE c.second < v_first LIMIT 8 FOR UPDATE SKIP LOCKED));
+        DELETE FROM gloo_mcp_calls_in_flight WHERE ctid = ANY (ARRAY(
+            SELECT f.ctid FROM gloo_mcp_calls_in_flight f WHERE f.lease_until <= v_at LIMIT 8 FOR UPDATE SKIP LOCKED));
+        IF p_in_flight > 0 THEN
+            DELETE FROM gloo_mcp_calls_in_flight f WHERE f.principal = p_principal AND f.lease_until <= v_at;
+            SELECT count(*) INTO v_count FROM gloo_mcp_calls_in_flight f WHERE f.principal = p_principal;
+            IF v_count >= p_in_flight THEN
+                RETURN QUERY SELECT NULL::BIGINT, 'in_flight'::TEXT, v_count, NULL::INTEGER;
+                RETURN;
+            END IF;
+        END IF;
+        IF p_per_minute > 0 THEN
+            DELETE FROM gloo_mcp_call_counts c WHERE c.principal = p_principal AND c.second < v_first;
+            SELECT COALESCE(sum(c.calls), 0), min(c.second) INTO v_count, v_oldest
+                FROM gloo_mcp_call_counts c WHERE c.principal = p_principal;
+            IF v_count >= p_per_minute THEN
+                RETURN QUERY SELECT NULL::BIGINT, 'per_minute'::TEXT, v_count,
+                    GREATEST(1, ceil(v_oldest + 61 - v_now))::INTEGER;
+                RETURN;
+            END IF;
+            INSERT INTO gloo_mcp_call_counts AS c (principal, second, calls) VALUES (p_principal, v_second, 1)
+                ON CONFLICT (principal, second) DO UPDATE SET calls = c.calls + 1;
+        END IF;
+        IF p_in_flight > 0 THEN
+            INSERT INTO gloo_mcp_calls_in_flight (principal, holder, lease_until)
+                VALUES (p_principal, p_holder, v_at + make_interval(secs => p_lease))
+                RETURNING gloo_mcp_calls_in_flight.call_id INTO v_id;
+        END IF;
+        RETURN QUERY SELECT v_id, NULL::TEXT, NULL::INTEGER, NULL::INTEGER;
+    END
+    $$""",
+]
+"""Fair-use limits that replicas share (gloo_mcp/access/shared_limits.py): calls a minute, counted per principal in
+whole seconds of the database's clock, and calls in flight, one row each with a lease that ends by itself if
+the replica holding it dies. ``gloo_mcp_admit`` decides one admission in one round trip."""
+
+_MIGRATIONS: list[tuple[list[str], bool]] = [
+    (_BASE_SCHEMA, True),
+    (_TITLE_INDEX, False),
+    (_OWNERS, True),
+    (_SHARED_LIMITS, True),
+]
 """(statements, required) per schema version. An optional step that the database refuses (pg_trgm
 not installed, or not permitted) is skipped with a warning: searches then scan titles."""
 
@@ -92,6 +167,17 @@ async def _migrate(db: psycopg.AsyncConnection[Any]) -> None:
             await db.execute("UPDATE gloo_mcp_schema SET version = %s", (len(_MIGRATIONS),))
 
 
+async def connect_migrated(url: str) -> psycopg.AsyncConnection[Any]:
+    """An autocommit connection to the store at ``url``, its schema brought up to date; StoreError otherwise."""
+    connection = await PostgresStore._connect(url)
+    try:
+        await _migrate(connection)
+    except Exception as exc:
+        await connection.close()
+        raise PostgresStore._failure(url, exc) from None
+    return connection
+
+
 _PAGE_BATCH = 64
 
 
@@ -114,13 +200,7 @@ class PostgresStore:
 
     @classmethod
     async def open(cls, url: str) -> Self:
-        connection = await cls._connect(url)
-        try:
-            await _migrate(connection)
-        except Exception as exc:
-            await connection.close()
-            raise cls._failure(url, exc) from None
-        return cls(url, connection)
+        return cls(url, await connect_migrated(url))
 
     @staticmethod
     async def _connect(url: str) -> psycopg.AsyncConnection[Any]:
