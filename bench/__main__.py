@@ -59,7 +59,7 @@ FULL = Sizes(
     latency_s=0.2,
     memory_calls=1000,
     growth=FULL_GROWTH,
-    telemetry_calls=400,
+    telemetry_calls=600,
 )
 QUICK = Sizes(
     cold_start_runs=2,

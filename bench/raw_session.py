@@ -18,8 +18,9 @@ __all__ = ["RawStdioSession"]
 
 
 class RawStdioSession:
-    def __init__(self, command: Sequence[str], env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, command: Sequence[str], env: Mapping[str, str] | None = None, *, exit_wait: float = 5) -> None:
         self._command = list(command)
+        self._exit_wait = exit_wait  # seconds to wait for the server to exit once stdin closes, then kill it
         self._env = dict(env) if env is not None else None
         self._process: Process | None = None
         self._group: TaskGroup | None = None
@@ -41,7 +42,7 @@ class RawStdioSession:
     async def __aexit__(self, *exc: object) -> None:
         assert self._process is not None and self._process.stdin is not None and self._group is not None
         await self._process.stdin.aclose()
-        with anyio.move_on_after(5):
+        with anyio.move_on_after(self._exit_wait):
             await self._process.wait()
         if self._process.returncode is None:
             self._process.kill()

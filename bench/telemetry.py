@@ -55,6 +55,8 @@ class TransportOverhead:
     errors: int
     sampled_ms: list[float] | None = None  # on, with 1 trace in 10 sampled (OTEL_TRACES_SAMPLER); stdio only
     sampled_cpu_ms_per_call: float | None = None
+    metrics_only_ms: list[float] | None = None  # Prometheus on /metrics alone, the HTTP server's default; HTTP only
+    metrics_only_cpu_ms_per_call: float | None = None
 
     @property
     def off_median_ms(self) -> float:
@@ -78,6 +80,12 @@ class TransportOverhead:
         if not self.sampled_ms:
             return None
         return (statistics.median(self.sampled_ms) / self.off_median_ms - 1) * 100
+
+    @property
+    def metrics_only_percent(self) -> float | None:
+        if not self.metrics_only_ms:
+            return None
+        return (statistics.median(self.metrics_only_ms) / self.off_median_ms - 1) * 100
 
 
 @dataclass(frozen=True)
@@ -180,6 +188,8 @@ async def _timed(
         errors,
         timings.get("sampled"),
         cpu.get("sampled"),
+        timings.get("metrics"),
+        cpu.get("metrics"),
     )
 
 
@@ -242,10 +252,12 @@ async def _http(
     url: str, sim: SimulatorState, collector: str, calls: int, warmup: int
 ) -> tuple[TransportOverhead, int]:
     off_env, on_env = _environments(url, sim, collector)
+    metrics_env = {k: v for k, v in off_env.items() if k != "OTEL_SDK_DISABLED"}  # no OTLP: /metrics alone
     scraped: dict[str, int] = {}
     async with (
         _http_server(off_env) as (off_base, off_pid),
         _http_server(on_env) as (on_base, on_pid),
+        _http_server(metrics_env) as (metrics_base, metrics_pid),
         httpx2.AsyncClient(timeout=30) as http,
     ):
         body: dict[str, Any] = {
@@ -263,14 +275,23 @@ async def _http(
             return pid, call
 
         stop = threading.Event()
-        scraper = threading.Thread(target=_scrape_every_second, args=(on_base, stop, scraped), daemon=True)
-        scraper.start()
+        scrapers = [
+            threading.Thread(target=_scrape_every_second, args=(base, stop, counts), daemon=True)
+            for base, counts in ((on_base, scraped), (metrics_base, {}))
+        ]
+        for scraper in scrapers:
+            scraper.start()
         try:
-            servers = {"off": caller(off_base, off_pid), "on": caller(on_base, on_pid)}
+            servers = {
+                "off": caller(off_base, off_pid),
+                "on": caller(on_base, on_pid),
+                "metrics": caller(metrics_base, metrics_pid),
+            }
             overhead = await _timed("http", servers, calls, warmup)
         finally:
             stop.set()
-            scraper.join(timeout=5)
+            for scraper in scrapers:
+                scraper.join(timeout=5)
     return overhead, scraped.get("scrapes", 0)
 
 
@@ -392,6 +413,44 @@ def _cost(mode: str, calls: int = 20_000, repeats: int = 5) -> float:
     return anyio.run(run)
 
 
+async def _server_instructions(env: dict[str, str], url_calls: int) -> int:
+    """Instructions a stdio server executes from spawn to exit around ``url_calls`` send_message calls (callgrind)."""
+    import re
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "callgrind.out"
+        command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *GLOO_COMMAND]
+        async with RawStdioSession(command, env=env, exit_wait=120) as session:
+            for _ in range(url_calls):
+                assert not (await session.call_tool("send_message", {"query": QUERY})).get("isError")
+        # the server flushes its spans as it exits (the SDK's shutdown at exit), inside the count
+        with anyio.fail_after(120):
+            while not out.exists() or not re.search(r"^(?:summary|totals): ", out.read_text(), re.MULTILINE):  # noqa: ASYNC110
+                await anyio.sleep(0.5)  # valgrind writes the file as the process ends: nothing to wait on but it
+        found = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.MULTILINE)
+    assert found is not None
+    return int(found.group(1))
+
+
+async def measure_instructions(url: str, sim: SimulatorState, few: int = 50, many: int = 250) -> dict[str, float]:
+    """Instructions per call in the server process, off and on: (count at ``many`` - count at ``few``) / difference.
+
+    Start-up and exit cancel out; unlike time, the count does not move with other tenants' load.
+    """
+    with _otlp_collector() as (collector, _):
+        off_env, on_env = _environments(url, sim, collector)
+        # Exports by count, not by clock: valgrind runs the server some 50 times slower, and exports on a
+        # timer (spans every 5 s, metrics every 60 s) would be counted 50 times too often. Spans then go
+        # in batches of 512 as on a busy server, the metrics once, at exit; all of it inside the count.
+        on_env |= {"OTEL_BSP_SCHEDULE_DELAY": "3600000", "OTEL_METRIC_EXPORT_INTERVAL": "3600000"}
+        per_call = {}
+        for name, env in (("off", off_env), ("on", on_env)):
+            counts = [await _server_instructions(env, calls) for calls in (few, many)]
+            per_call[name] = (counts[1] - counts[0]) / (many - few)
+    return per_call
+
+
 def telemetry_rows(t: TelemetryOverhead) -> list[tuple[str, str, str, str]]:
     rows = []
     for side in (t.stdio, t.http):
@@ -410,6 +469,16 @@ def telemetry_rows(t: TelemetryOverhead) -> list[tuple[str, str, str, str]]:
                 "",
             ),
         ]
+        if side.metrics_only_ms and side.metrics_only_percent is not None:
+            rows.append(
+                (
+                    f"  Prometheus alone (the default), {side.transport}",
+                    f"{statistics.median(side.metrics_only_ms):.2f} ms = {side.metrics_only_percent:+.1f} %; server "
+                    f"CPU {side.metrics_only_cpu_ms_per_call:.2f} ms",
+                    f"<= {TARGET_PERCENT:g} %",
+                    "met" if side.metrics_only_percent <= TARGET_PERCENT else "MISSED",
+                )
+            )
         if side.sampled_ms and side.sampled_percent is not None and side.sampled_cpu_ms_per_call is not None:
             rows.append(
                 (
@@ -448,6 +517,14 @@ if __name__ == "__main__":  # python -m bench.telemetry [calls]; --cost on|off i
         print(f"{_cost(sys.argv[2], int(sys.argv[3])):.2f}")
         raise SystemExit(0)
     from gloo_mcp.simulator import running_simulator
+
+    if sys.argv[1:2] == ["--instructions"]:  # per-call instructions in the server, off and on (valgrind, minutes)
+        state = SimulatorState()
+        with running_simulator(state) as sim_url:
+            counted = anyio.run(measure_instructions, sim_url, state)
+        extra = counted["on"] / counted["off"] - 1
+        print(f"instructions per call: {counted['on']:,.0f} on vs {counted['off']:,.0f} off = {extra * 100:+.2f} %")
+        raise SystemExit(0)
 
     state = SimulatorState()
     with running_simulator(state) as sim_url:

@@ -8,6 +8,7 @@ anything but JSON-RPC to stdout.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import re
 import sys
@@ -211,6 +212,10 @@ def _serve(args: argparse.Namespace) -> None:
     configure_logging(settings.log_level, settings.log_format)
     log = logging.getLogger("gloo_mcp")
     _start_telemetry(log, http=args.transport != "stdio")
+    # What start-up built (the SDK, pydantic's schemas, OpenTelemetry's: some 100,000 objects) lives as long as
+    # the process. Frozen, no full collection scans it again; spans waiting for export reach the oldest
+    # generation and set off full collections (docs/performance.md, "Telemetry: what it costs a call").
+    gc.freeze()
     if startup_error is not None:
         log.warning("configuration error, every call will report it: %s", startup_error)
     elif not settings.has_credentials:
