@@ -23,11 +23,19 @@ __all__ = ["main"]
 INTERRUPTED = 130
 """The exit status after Ctrl-C (SIGINT), for every command: the shell's own convention for an interrupt."""
 
-_TERMINAL_HINT = (
-    "gloo-mcp is an MCP server: it is waiting for an MCP host to speak JSON-RPC on stdin, so there is nothing to "
-    "type here. To try it, run `gloo-mcp demo`, or the Inspector: `npx -y @modelcontextprotocol/inspector gloo-mcp` "
-    "(Ctrl-C quits)."
-)
+INSPECTOR = "@modelcontextprotocol/inspector@2.12.0"
+"""The MCP Inspector release the hints name: unpinned, npx on Node 20 can pick 0.15.0, whose CLI sends numbers as
+text and has no --header; 2.12.0 runs there (with npm's engine warnings)."""
+
+
+def terminal_hint() -> str:
+    """What a person who started the stdio server in a terminal reads: what it is and how to try it."""
+    return (
+        "gloo-mcp is an MCP server: it is waiting for an MCP host to speak JSON-RPC on stdin, so there is nothing "
+        f"to type here. To try it, run `gloo-mcp demo`, or the Inspector: `npx -y {INSPECTOR} gloo-mcp` "
+        "(Ctrl-C quits)."
+    )
+
 
 _SECRET_PATTERN = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 
@@ -208,7 +216,7 @@ def _serve(args: argparse.Namespace) -> None:
     except ConfigurationError as error:  # a guard variable is unusable: serving without it would open a door
         _refuse(error.message)
     if args.transport == "stdio" and sys.stdin is not None and sys.stdin.isatty():  # a person, not a host, started it
-        print(f"gloo-mcp: {_TERMINAL_HINT}", file=sys.stderr, flush=True)
+        print(f"gloo-mcp: {terminal_hint()}", file=sys.stderr, flush=True)
     configure_logging(settings.log_level, settings.log_format)
     log = logging.getLogger("gloo_mcp")
     _start_telemetry(log, http=args.transport != "stdio")
