@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
-from mcp_types import CallToolResult, InputRequiredResult
+from mcp import MCPError
+from mcp_types import INVALID_PARAMS, CallToolResult, GetPromptResult, InputRequiredResult
 from pydantic import ValidationError
 
 from gloo_mcp import __version__
@@ -93,6 +94,22 @@ class GlooMCPServer(MCPServer[AppState]):
                 raise
             note_failure("invalid_arguments")
             return sentence_result(argument_error(name, error.__cause__, await self._input_schema(name)))
+
+    async def get_prompt(
+        self, name: str, arguments: dict[str, Any] | None = None, context: Context[AppState, Any] | None = None
+    ) -> GetPromptResult | InputRequiredResult:
+        """An unknown prompt or a missing argument is the caller's mistake: -32602 with the SDK's sentence.
+
+        On 2026-07-28 the SDK turns both into "Internal server error" and logs a traceback;
+        the prompts' own refusals (MCPError) pass through unchanged.
+        """
+        try:
+            return await super().get_prompt(name, arguments, context)
+        except MCPError:
+            raise
+        except ValueError as error:
+            known = ", ".join(sorted(prompt.name for prompt in await self.list_prompts()))
+            raise MCPError(INVALID_PARAMS, f"{error} (this server's prompts: {known}).") from None
 
     async def _input_schema(self, name: str) -> dict[str, Any] | None:
         return next((tool.input_schema for tool in await self.list_tools() if tool.name == name), None)
