@@ -2,7 +2,8 @@
 
 Tools raise these; the MCP boundary turns them into ``isError`` results whose text is
 ``str(error)``. Upstream HTTP failures are mapped to them in exactly one place,
-:func:`error_from_status`.
+:func:`error_from_status` (through :func:`turn_error_from_status` for a request that records a
+turn, as ``gloo_mcp.gloo.request.GlooRequest`` decides).
 
     GlooError
      ├── ConfigurationError        settings missing or invalid
@@ -39,6 +40,7 @@ __all__ = [
     "error_from_status",
     "human_wait",
     "maybe_recorded",
+    "turn_error_from_status",
     "unreadable",
 ]
 
@@ -138,15 +140,19 @@ def maybe_recorded(problem: str, *, status: int | None = None) -> MaybeProcessed
     )
 
 
-def unreadable(problem: str, *, is_message_post: bool = False) -> GlooError:
+def unreadable(problem: str) -> BadResponseError:
     """Gloo answered with a success status but a body gloo-mcp cannot read (``problem`` says how).
 
-    On a message POST the success status means Gloo probably recorded the message, so the
-    agent is told to check the history rather than to try again (which would duplicate the turn).
+    A request that records a turn reports it as :func:`maybe_recorded` instead (Gloo probably
+    recorded the message, so trying again would duplicate the turn): see ``GlooRequest.unreadable``.
     """
-    if is_message_post:
-        return maybe_recorded(problem)
     return BadResponseError(f"{problem}; try again later.", problem=problem)
+
+
+def _reason(body: object) -> str:
+    """`` (reason)`` from an error body, or nothing."""
+    detail = _detail(body)
+    return f" ({detail})" if detail else ""
 
 
 def _detail(body: object) -> str | None:
@@ -175,21 +181,39 @@ def _detail(body: object) -> str | None:
     return text if len(text) <= _DETAIL_LIMIT else text[: _DETAIL_LIMIT - 1] + "…"
 
 
+def turn_error_from_status(
+    status: int, body: object, *, chat_id: str | None = None, retry_after: float | None = None
+) -> GlooError:
+    """Map one failed answer to a request that records a turn (a message POST) to the error the agent should see.
+
+    A server-side failure there may already have recorded the message, and the agent must be
+    told so; a 404 without a chat means the message endpoint itself is missing. Every other
+    status means what it means for any request (:func:`error_from_status`).
+    """
+    reason = _reason(body)
+    if status == 404 and chat_id is None:  # the message endpoint itself is missing: the base URL is wrong
+        return ConfigurationError(
+            f"Gloo's message endpoint was not found (HTTP 404){reason}; check GLOO_BASE_URL, which must be Gloo's "
+            "origin (https://platform.ai.gloo.com) without a path.",
+            status=status,
+        )
+    if (status >= 500 or status == 408) and status != 503:  # a 503 means Gloo did not take the message
+        return maybe_recorded(f"Gloo failed while handling the message (HTTP {status}){reason}", status=status)
+    return error_from_status(status, body, chat_id=chat_id, retry_after=retry_after)
+
+
 def error_from_status(
     status: int,
     body: object,
     *,
     chat_id: str | None = None,
-    is_message_post: bool = False,
     retry_after: float | None = None,
 ) -> GlooError:
     """Map one failed upstream HTTP answer to the error the agent should see.
 
-    ``is_message_post`` marks a request that creates a turn: a server-side failure
-    there may already have recorded the message, and the agent must be told so.
+    A request that records a turn goes through :func:`turn_error_from_status` first.
     """
-    detail = _detail(body)
-    reason = f" ({detail})" if detail else ""
+    reason = _reason(body)
     if status == 401:
         return AuthenticationError(
             "Gloo rejected the credentials (HTTP 401); check GLOO_API_KEY, or GLOO_CLIENT_ID and GLOO_CLIENT_SECRET.",
@@ -206,12 +230,6 @@ def error_from_status(
             f"Gloo has no chat with id {chat_id!r}; check the id, or call send_message to start a new conversation.",
             status=status,
         )
-    if status == 404 and is_message_post:  # the message endpoint itself is missing: the base URL is wrong
-        return ConfigurationError(
-            f"Gloo's message endpoint was not found (HTTP 404){reason}; check GLOO_BASE_URL, which must be Gloo's "
-            "origin (https://platform.ai.gloo.com) without a path.",
-            status=status,
-        )
     if status == 429:
         return RateLimitedError(
             f"Gloo is rate-limiting these requests (HTTP 429){reason}; try again {human_wait(retry_after)}.",
@@ -223,8 +241,6 @@ def error_from_status(
             status=status,
         )
     if status >= 500 or status == 408:
-        if is_message_post and status != 503:  # a 503 means Gloo did not take the message
-            return maybe_recorded(f"Gloo failed while handling the message (HTTP {status}){reason}", status=status)
         return UpstreamUnavailableError(
             f"Gloo is unavailable right now (HTTP {status}){reason}; try again in a minute.", status=status
         )

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx2
 
-from gloo_mcp.errors import GlooError, unreadable
+from gloo_mcp.errors import BadResponseError, GlooError, unreadable
 
 __all__ = [
     "HISTORY_BODY_BYTES",
@@ -48,9 +48,7 @@ def _too_large(limit: int) -> str:
 TOO_LARGE = _too_large(MAX_BODY_BYTES)
 
 
-async def limited_chunks(
-    response: httpx2.Response, *, is_message_post: bool = False, limit: int = MAX_BODY_BYTES
-) -> AsyncGenerator[bytes, None]:
+async def limited_chunks(response: httpx2.Response, *, limit: int = MAX_BODY_BYTES) -> AsyncGenerator[bytes, None]:
     """The body of ``response``, decompressed, chunk by chunk, ending in an error past ``limit`` bytes.
 
     ``limit`` is :data:`MAX_BODY_BYTES` for every read but a whole chat's history (see
@@ -64,9 +62,9 @@ async def limited_chunks(
     everything it is given therefore holds at most the cap plus one such piece, before
     its own parsing.
 
-    Raises the error of :func:`~gloo_mcp.errors.unreadable` (MaybeProcessedError on a
-    message POST, else BadResponseError) when the body is too large or cannot be
-    decompressed. Transport errors pass through for the caller to map.
+    Raises the BadResponseError of :func:`~gloo_mcp.errors.unreadable` when the body is too
+    large or cannot be decompressed (a request that records a turn reports it as possibly
+    recorded: ``GlooRequest.answer_error``). Transport errors pass through for the caller to map.
     """
     size = 0
     try:
@@ -74,24 +72,20 @@ async def limited_chunks(
             async for chunk in chunks:
                 size += len(chunk)
                 if size > limit:
-                    raise unreadable(_too_large(limit), is_message_post=is_message_post)
+                    raise unreadable(_too_large(limit))
                 yield chunk
     except httpx2.DecodingError:
         encoding = response.headers.get("content-encoding", "") or "no content encoding"
-        raise unreadable(
-            f"Gloo's answer could not be decompressed ({encoding[:40]})", is_message_post=is_message_post
-        ) from None
+        raise unreadable(f"Gloo's answer could not be decompressed ({encoding[:40]})") from None
 
 
-async def read_limited(
-    response: httpx2.Response, *, is_message_post: bool = False, limit: int = MAX_BODY_BYTES
-) -> bytes:
+async def read_limited(response: httpx2.Response, *, limit: int = MAX_BODY_BYTES) -> bytes:
     """The whole body of ``response``, decompressed, read through :func:`limited_chunks` (same bound, same errors).
 
     Holds at most twice the cap, briefly, while the pieces are joined.
     """
     parts: list[bytes] = []
-    async with contextlib.aclosing(limited_chunks(response, is_message_post=is_message_post, limit=limit)) as chunks:
+    async with contextlib.aclosing(limited_chunks(response, limit=limit)) as chunks:
         async for chunk in chunks:
             parts.append(chunk)
     return b"".join(parts)
@@ -130,18 +124,16 @@ def _json_or_none(body: bytes) -> object:
         return None
 
 
-def json_object(body: bytes, content_type: str, *, is_message_post: bool = False) -> dict[str, Any]:
+def json_object(body: bytes, content_type: str) -> dict[str, Any]:
     """``body`` as a JSON object; anything else is :func:`not_a_json_object`."""
     data = _json_or_none(body)
     if not isinstance(data, dict):
-        raise not_a_json_object(len(body), content_type, is_message_post=is_message_post)
+        raise not_a_json_object(len(body), content_type)
     return data
 
 
-def not_a_json_object(size: int, content_type: str, *, is_message_post: bool = False) -> GlooError:
+def not_a_json_object(size: int, content_type: str) -> BadResponseError:
     """The error for a body that should have been a JSON object: :func:`~gloo_mcp.errors.unreadable`, naming its
     type and size."""
     kind = content_type.split(";")[0].strip()[:60] or "no content type"
-    return unreadable(
-        f"Gloo answered with a body that is not a JSON object ({kind}, {size} bytes)", is_message_post=is_message_post
-    )
+    return unreadable(f"Gloo answered with a body that is not a JSON object ({kind}, {size} bytes)")

@@ -9,7 +9,8 @@ retries only what is safe (see :mod:`gloo_mcp.gloo.retry`), and turns every fail
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Self, TypeVar
 
 import anyio
@@ -21,7 +22,6 @@ from gloo_mcp.errors import (
     BadResponseError,
     GlooError,
     MaybeProcessedError,
-    UpstreamTimeoutError,
     UpstreamUnavailableError,
     error_from_status,
     unreadable,
@@ -30,12 +30,13 @@ from gloo_mcp.gloo.auth import ApiKeyProvider, ClientCredentialsProvider, TokenP
 from gloo_mcp.gloo.bodies import HISTORY_BODY_BYTES, json_object, read_buffer, read_detail, read_limited
 from gloo_mcp.gloo.chat_scan import ChatScan
 from gloo_mcp.gloo.network import install_fast_readable_check
+from gloo_mcp.gloo.request import GlooRequest, ReadBody
 from gloo_mcp.gloo.retry import RetryPolicy, server_named_wait
 from gloo_mcp.gloo.wire import WireMessageReply
 from gloo_mcp.models import ChatReply, MessageOptions
 from gloo_mcp.telemetry import traced_gloo_request
 
-__all__ = ["SIMULATOR_NOTE", "GlooClient", "MessageOptions", "ReadBody", "build_http_client", "parse"]
+__all__ = ["SIMULATOR_NOTE", "GlooClient", "GlooRequest", "MessageOptions", "ReadBody", "build_http_client", "parse"]
 
 logger = logging.getLogger(__name__)
 
@@ -76,12 +77,14 @@ class _Outcome(Exception):
         retryable: bool,
         headers: Mapping[str, str] | None = None,
         stale_token: bool = False,
+        reached: bool = True,
     ) -> None:
         super().__init__(error.message)
         self.error = error
         self.retryable = retryable
         self.headers = headers
         self.stale_token = stale_token  # Gloo rejected our bearer: a fresh token may fix it
+        self.reached = reached  # False: the attempt never reached Gloo (no connection, no token)
 
 
 class GlooClient:
@@ -137,24 +140,26 @@ class GlooClient:
         }
         if chat_id is not None:
             body["chat_id"] = chat_id
-        data = await self.call(
+        request = GlooRequest(
             "POST",
             MESSAGE_PATH,
             params={"enable_suggestions": int(suggestions)},
             payload=body,
             chat_id=chat_id,
-            is_message_post=True,
+            records_turn=True,
         )
-        wire = parse(WireMessageReply, data, what="message reply", is_message_post=True)
+        data = await self.execute(request)
+        try:
+            wire = parse(WireMessageReply, data, what="message reply")
+        except BadResponseError as exc:
+            raise request.answer_error(exc) from None
         if not wire.success:
             raise MaybeProcessedError(
                 "Gloo reported that it could not answer (success: false); the question may have been recorded — "
                 "call get_chat_history to check, then try again."
             )
         if chat_id is not None and wire.chat_id != chat_id:
-            raise unreadable(
-                f"Gloo answered in chat {wire.chat_id[:80]!r} instead of {chat_id!r}", is_message_post=True
-            )
+            raise request.unreadable(f"Gloo answered in chat {wire.chat_id[:80]!r} instead of {chat_id!r}")
         return wire.to_reply()
 
     async def get_chat(self, chat_id: str) -> ChatScan:
@@ -203,12 +208,12 @@ class GlooClient:
         if self.settings.backend == "completions":
             probe = "a request Completions V2 rejects as empty"
             status, kind, body = await self._probe(
-                "POST", "/ai/v2/chat/completions", payload={"messages": [], "auto_routing": True}
+                GlooRequest("POST", "/ai/v2/chat/completions", payload={"messages": [], "auto_routing": True})
             )
             expected = status in (400, 422)
         else:
             probe = "a read of a non-existent chat"
-            status, kind, body = await self._probe("GET", CHAT_PATH, params={"chat_id": _PROBE_CHAT_ID})
+            status, kind, body = await self._probe(GlooRequest("GET", CHAT_PATH, params={"chat_id": _PROBE_CHAT_ID}))
             expected = status in (404, 422)
         shaped = isinstance(body, dict) and ("detail" in body or "error" in body)
         if not (expected and shaped):
@@ -223,20 +228,18 @@ class GlooClient:
             return f"Gloo accepted the API key ({probe}; nothing was created)"
         return f"Gloo issued a token for the client credentials and accepted it ({probe}; nothing was created)"
 
-    async def _probe(
-        self, method: str, path: str, *, params: Mapping[str, str] | None = None, payload: object = None
-    ) -> tuple[int, str, object]:
+    async def _probe(self, request: GlooRequest) -> tuple[int, str, object]:
         """One authenticated request for ``check``, not retried: status, content type, JSON body (None if not JSON)."""
         self.settings.require_credentials()
         with anyio.move_on_after(self.settings.timeout):
             try:
                 headers = {"Authorization": f"Bearer {await self._tokens.token()}"}
-                async with self._http.stream(method, path, params=params, json=payload, headers=headers) as response:
+                async with self._stream(request, headers) as response:
                     kind = response.headers.get("content-type", "").split(";")[0].strip()[:60] or "no content type"
                     return response.status_code, kind, await read_detail(response)
             except httpx2.TransportError as exc:
                 raise self._unreachable(exc) from None
-        raise self._timeout_error(maybe_processed=False)
+        raise request.timed_out(self.settings.timeout, reached=False)
 
     # --- one request, with deadline, auth refresh and safe retries -------------------
 
@@ -248,40 +251,48 @@ class GlooClient:
         params: Mapping[str, str | int] | None = None,
         payload: Mapping[str, Any] | None = None,
         chat_id: str | None = None,
-        is_message_post: bool = False,
+        records_turn: bool = False,
         read: ReadBody | None = None,
         authenticated: bool = True,
     ) -> object:
+        """:meth:`execute` the :class:`~gloo_mcp.gloo.request.GlooRequest` these fields describe."""
+        return await self.execute(
+            GlooRequest(
+                method,
+                path,
+                params=params or {},
+                payload=payload,
+                chat_id=chat_id,
+                records_turn=records_turn,
+                read=read,
+                authenticated=authenticated,
+            )
+        )
+
+    async def execute(self, request: GlooRequest) -> object:
         """One Gloo request with the deadline, auth refresh and safe retries.
 
-        ``read`` consumes a 2xx response itself (a stream); by default the body is read
-        (bounded) as a JSON object. A GlooError it raises ends the call, unretried. A 2xx
-        body that cannot be read ends a message POST in MaybeProcessedError (Gloo probably
-        recorded the message), any other call in BadResponseError.
+        ``request.read`` consumes a 2xx response itself (a stream); by default the body is
+        read (bounded) as a JSON object. A GlooError it raises ends the call, unretried. A 2xx
+        body that cannot be read ends a request that records a turn in MaybeProcessedError
+        (Gloo probably recorded the message), any other in BadResponseError.
         """
-        if authenticated:
+        if request.authenticated:
             self.settings.require_credentials()
-        sent = [False]  # whether any attempt may have reached Gloo's message handler
+        reached = False  # whether any attempt may have reached Gloo (and, for a turn, recorded it)
         deadline = self._retry.monotonic() + self.settings.timeout
         with anyio.move_on_after(self.settings.timeout):
             refreshed = False
             attempt = 0
             while True:
                 attempt += 1
+                earlier = reached
                 try:
-                    return await self._attempt(
-                        method,
-                        path,
-                        params or {},
-                        payload,
-                        chat_id,
-                        is_message_post,
-                        sent,
-                        read,
-                        authenticated,
-                        attempt,
-                    )
+                    headers, token = await self._credentials(request)
+                    reached = True  # from here on Gloo may be handling it
+                    return await self._attempt(request, headers, token, attempt)
                 except _Outcome as outcome:
+                    reached = earlier or outcome.reached
                     error = outcome.error
                     if outcome.stale_token and self._tokens.can_refresh and not refreshed:
                         refreshed = True
@@ -295,88 +306,71 @@ class GlooClient:
                     logger.info(
                         "attempt %d of %s %s failed (%s); retrying in %.2f s",
                         attempt,
-                        method,
-                        path,
+                        request.method,
+                        request.path,
                         type(error).__name__,
                         delay,
                     )
                     await self._retry.sleep(delay)
-        raise self._timeout_error(maybe_processed=is_message_post and sent[0])
+        raise request.timed_out(self.settings.timeout, reached=reached)
 
-    def _timeout_error(self, *, maybe_processed: bool) -> GlooError:
-        seconds = f"{self.settings.timeout:g}"
-        if maybe_processed:
-            return MaybeProcessedError(
-                f"Gloo did not answer within GLOO_TIMEOUT ({seconds} s), and the message may or may not have been "
-                "recorded; call get_chat_history to check, or raise GLOO_TIMEOUT for long answers."
-            )
-        return UpstreamTimeoutError(
-            f"Gloo did not answer within GLOO_TIMEOUT ({seconds} s); try again, or raise GLOO_TIMEOUT."
+    async def _credentials(self, request: GlooRequest) -> tuple[dict[str, str], str]:
+        """The request's headers and the bearer in them ("" when it is not authenticated)."""
+        if not request.authenticated:
+            return {}, ""
+        try:
+            token = await self._tokens.token()
+        except GlooError as exc:  # the token exchange is idempotent: transient failures may be retried
+            raise _Outcome(exc, retryable=_transient_status(exc.status), reached=False) from None
+        except httpx2.TransportError as exc:
+            raise _Outcome(self._unreachable(exc), retryable=True, reached=False) from None
+        return {"Authorization": f"Bearer {token}"}, token
+
+    def _stream(self, request: GlooRequest, headers: Mapping[str, str]) -> AbstractAsyncContextManager[httpx2.Response]:
+        return self._http.stream(
+            request.method, request.path, params=request.params, json=request.payload, headers=headers
         )
 
-    async def _attempt(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, str | int],
-        payload: Mapping[str, Any] | None,
-        chat_id: str | None,
-        is_message_post: bool,
-        sent: list[bool],
-        read: ReadBody | None,
-        authenticated: bool,
-        attempt: int,
-    ) -> object:
-        idempotent = method == "GET"
-        token = ""
-        headers: dict[str, str] = {}
-        if authenticated:
-            try:
-                token = await self._tokens.token()
-            except GlooError as exc:  # the token exchange is idempotent: transient failures may be retried
-                raise _Outcome(exc, retryable=_transient_status(exc.status)) from None
-            except httpx2.TransportError as exc:
-                raise _Outcome(self._unreachable(exc), retryable=True) from None
-            headers["Authorization"] = f"Bearer {token}"
-        was_sent = sent[0]
-        sent[0] = was_sent or is_message_post  # from here on Gloo may be processing it
+    async def _attempt(self, request: GlooRequest, headers: Mapping[str, str], token: str, attempt: int) -> object:
+        """Send ``request`` once; its answer, or an :class:`_Outcome` saying what failed and whether to try again."""
         try:
-            request = self._http.stream(method, path, params=params, json=payload, headers=headers)
             # one CLIENT span per request, a child of the SDK's span for the MCP request (telemetry.py)
             async with traced_gloo_request(
-                request, self.settings, method, path, attempt=attempt, payload=payload
+                self._stream(request, headers),
+                self.settings,
+                request.method,
+                request.path,
+                attempt=attempt,
+                payload=request.payload,
             ) as response:
                 ok = 200 <= response.status_code < 300
                 if not ok:
                     detail = await read_detail(response)
                 else:
                     try:
-                        if read is not None:
-                            return await read(response)
-                        body = await read_limited(response, is_message_post=is_message_post)
+                        if request.read is not None:
+                            return await request.read(response)
+                        body = await read_limited(response)
                     except GlooError as exc:  # an unreadable answer, or an in-band failure after it began
-                        raise _Outcome(exc, retryable=False) from None
+                        raise _Outcome(request.answer_error(exc), retryable=False) from None
         except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:  # never reached Gloo: safe to repeat
-            sent[0] = was_sent
-            raise _Outcome(self._unreachable(exc), retryable=True) from None
+            raise _Outcome(self._unreachable(exc), retryable=True, reached=False) from None
         except httpx2.TransportError as exc:
-            raise _Outcome(self._broken(exc, is_message_post), retryable=idempotent) from None
+            raise _Outcome(request.broken(exc), retryable=request.idempotent) from None
         status = response.status_code
         if ok:
-            return json_object(body, response.headers.get("content-type", ""), is_message_post=is_message_post)
-        if status == 401 and authenticated:
+            try:
+                return json_object(body, response.headers.get("content-type", ""))
+            except GlooError as exc:
+                raise request.answer_error(exc) from None
+        if status == 401 and request.authenticated:
             self._tokens.invalidate(token)
         retry_after = server_named_wait(response.headers, now=self._retry.wall_clock()) if status == 429 else None
-        error = error_from_status(
-            status,
-            detail,
-            chat_id=chat_id,
-            is_message_post=is_message_post,
-            retry_after=retry_after,
-        )
-        retryable = status in (429, 503) or (idempotent and status in (502, 504))
         raise _Outcome(
-            error, retryable=retryable, headers=response.headers, stale_token=authenticated and status == 401
+            request.status_error(status, detail, retry_after=retry_after),
+            retryable=request.retryable_status(status),
+            headers=response.headers,
+            stale_token=request.authenticated and status == 401,
         )
 
     def _unreachable(self, exc: httpx2.TransportError) -> UpstreamUnavailableError:
@@ -384,17 +378,6 @@ class GlooClient:
         return UpstreamUnavailableError(
             f"Could not reach Gloo at {self.settings.base_url} ({type(exc).__name__}); check GLOO_BASE_URL, the "
             "network, and HTTPS_PROXY / SSL_CERT_FILE if a proxy or private CA is in the way."
-        )
-
-    @staticmethod
-    def _broken(exc: httpx2.TransportError, is_message_post: bool) -> UpstreamUnavailableError:
-        if is_message_post:
-            return MaybeProcessedError(
-                f"The connection to Gloo broke before the answer arrived ({type(exc).__name__}), and the message may "
-                "or may not have been recorded; call get_chat_history to check before sending it again."
-            )
-        return UpstreamUnavailableError(
-            f"The connection to Gloo broke before the answer arrived ({type(exc).__name__}); try again."
         )
 
 
@@ -423,15 +406,13 @@ def _transient_status(status: int | None) -> bool:
 
 
 _M = TypeVar("_M", bound=BaseModel)
-ReadBody = Callable[[httpx2.Response], Awaitable[object]]
 
 
-def parse(model: type[_M], data: object, *, what: str, is_message_post: bool = False) -> _M:
-    """Validate upstream ``data`` as ``model``; missing or malformed fields are :func:`~gloo_mcp.errors.unreadable`."""
+def parse(model: type[_M], data: object, *, what: str) -> _M:
+    """Validate upstream ``data`` as ``model``; missing or malformed fields are :func:`~gloo_mcp.errors.unreadable`
+    (a request that records a turn reports that through ``GlooRequest.answer_error``)."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         fields = sorted({".".join(str(p) for p in err["loc"]) or "body" for err in exc.errors()})[:3]
-        raise unreadable(
-            f"Gloo's {what} is missing or has malformed fields ({', '.join(fields)})", is_message_post=is_message_post
-        ) from None
+        raise unreadable(f"Gloo's {what} is missing or has malformed fields ({', '.join(fields)})") from None
