@@ -103,7 +103,7 @@ class Settings(BaseModel):
     backend: Backend = "message"
     """Which Gloo API answers: the Message API (Gloo keeps the chat) or Completions V2 (we keep it)."""
     store_url: SecretStr | None = None
-    """Where conversations are kept (sqlite:///path or postgresql://…, whose password is a secret)."""
+    """Where conversations are kept (sqlite:////absolute/path or postgresql://…, whose password is a secret)."""
     context_budget: int | None = Field(default=None, ge=0, le=10_000_000)
     """Completions V2: tokens of earlier turns sent with each question (default: from the model's context window)."""
     oauth_issuer: str | None = None
@@ -182,7 +182,7 @@ def default_store_url() -> str:
     return f"sqlite:///{user_data_dir() / 'gloo-mcp' / 'chats.db'}"
 
 
-_STORE_URL_SHAPE = "sqlite:///absolute/path/chats.db or postgresql://user:password@host:5432/db"
+_STORE_URL_SHAPE = "sqlite:////absolute/path/chats.db (four slashes) or postgresql://user:password@host:5432/db"
 _PERCENT_ESCAPES = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 

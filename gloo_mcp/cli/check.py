@@ -3,12 +3,14 @@
 Findings: configuration (with the ``.env`` file it read, and warnings for a base URL with a
 path and for ``GLOO_*`` names gloo-mcp does not know), reachability, credentials (on the
 configured backend's API, counted only when the answer is shaped like Gloo's), and the
-conversation store (created if missing). A ``warn`` line never changes the exit status.
+conversation store (its absolute file, a warning for a relative path or a file
+not there yet; check creates nothing). A ``warn`` line never changes the exit status.
 """
 
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -17,7 +19,7 @@ import anyio
 
 from gloo_mcp.chats.store import LOCAL_OWNER, describe_url, open_store
 from gloo_mcp.config import _ENV_FIELDS, DEFAULT_BASE_URL, Settings, env_file_values, load_settings
-from gloo_mcp.errors import ConfigurationError, GlooError
+from gloo_mcp.errors import ConfigurationError, GlooError, StoreError
 from gloo_mcp.gloo.client import SIMULATOR_NOTE, GlooClient
 
 __all__ = ["run_check"]
@@ -58,18 +60,62 @@ def _base_url_warning(base_url: str) -> str | None:
     )
 
 
-async def _store(settings: Settings) -> str:
-    """Open (or create) the conversation store and count what it holds."""
-    store = await open_store(settings.resolved_store_url)
+def _sqlite_file(url: str) -> tuple[Path, list[tuple[str, str]]]:
+    """The absolute file a ``sqlite:///`` URL names, and what to say about it; nothing is created.
+
+    A relative path resolves against each process's working directory (a host's is rarely
+    the user's), and a missing file would be created, directories and all, on first use.
+    """
+    named = Path(url.removeprefix("sqlite:///"))
+    location = named.absolute()
+    said: list[tuple[str, str]] = []
+    if not named.is_absolute():
+        said.append(
+            (
+                "warn",
+                f"GLOO_STORE_URL names a relative path ({named}), which every process resolves against its own working "
+                f"directory (here sqlite:///{location}); write an absolute one with four slashes, such as "
+                f"sqlite:////{named.as_posix()}.",
+            )
+        )
+    if location.exists():
+        return location, said
+    ancestor = next(parent for parent in location.parents if parent.exists())
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+        what = "is not a directory" if not ancestor.is_dir() else "is not writable"
+        raise StoreError(
+            f"Could not open the conversation store sqlite:///{location}: it does not exist, and {ancestor} {what} "
+            "to create it in; check GLOO_STORE_URL."
+        )
+    said.append(
+        (
+            "warn",
+            f"sqlite:///{location} does not exist yet; gloo-mcp creates it (and any missing directory) on first use. "
+            "check created nothing.",
+        )
+    )
+    return location, said
+
+
+async def _store(settings: Settings) -> list[tuple[str, str]]:
+    """Open the conversation store, if it exists, and count what it holds; create nothing."""
+    url = settings.resolved_store_url
+    said: list[tuple[str, str]] = []
+    if url.startswith("sqlite:///"):
+        location, said = _sqlite_file(url)
+        url = f"sqlite:///{location}"
+        if not location.exists():
+            return said
+    store = await open_store(url)
     try:
         chats, more = await store.list_chats(owner=LOCAL_OWNER, text=None, limit=1000, cursor=None)
     finally:
         await store.aclose()
     count = f"{len(chats)}{'+' if more else ''}"
-    return f"{describe_url(settings.resolved_store_url)} ({count} local conversations; backend {settings.backend})"
+    return [("ok", f"{describe_url(url)} ({count} local conversations; backend {settings.backend})"), *said]
 
 
-async def _sign_in(settings: Settings) -> str:
+async def _sign_in(settings: Settings) -> list[tuple[str, str]]:
     """The OAuth issuer answers with its metadata and signing keys (HTTP per-user sign-in only)."""
     from gloo_mcp.access.oauth import verifier_from_settings
 
@@ -77,7 +123,12 @@ async def _sign_in(settings: Settings) -> str:
     assert verifier is not None
     async with verifier:
         await verifier.discover()
-    return f"{verifier.issuer} publishes its metadata and signing keys; tokens must be issued for {verifier.resource}"
+    return [
+        (
+            "ok",
+            f"{verifier.issuer} publishes its metadata and signing keys; tokens must be issued for {verifier.resource}",
+        )
+    ]
 
 
 async def _probe(settings: Settings) -> bool:
@@ -104,15 +155,17 @@ async def _probe(settings: Settings) -> bool:
             "would be listed with your real ones; give them a store of their own with GLOO_STORE_URL (the "
             "simulator suggests one).",
         )
-    steps: list[tuple[str, Callable[[], Awaitable[str]]]] = [("store", lambda: _store(settings))]
+    steps: list[tuple[str, Callable[[], Awaitable[list[tuple[str, str]]]]]] = [("store", lambda: _store(settings))]
     if settings.oauth_issuer is not None or settings.resource_url is not None:
         steps.append(("sign-in", lambda: _sign_in(settings)))
     for finding, step in steps:
         try:
-            _line("ok", f"{finding}: {await step()}")
+            said = await step()
         except GlooError as error:
             _line("FAIL", f"{finding}: {error}")
             return False
+        for verdict, text in said:
+            _line(verdict, f"{finding}: {text}")
     return True
 
 

@@ -64,7 +64,8 @@ def test_check_passes_against_the_simulator_without_creating_a_chat(tmp_path: Pa
         done = run("check", cwd=tmp_path, env={"GLOO_BASE_URL": url, "GLOO_STORE_URL": store, **creds})
     assert done.returncode == 0, done.stdout + done.stderr
     findings = [line.split(":", 1)[0] for line in done.stdout.splitlines()]
-    assert findings == ["ok    configuration", "ok    reachability", "ok    credentials", "ok    store"]
+    assert findings == ["ok    configuration", "ok    reachability", "ok    credentials", "warn  store"]
+    assert "does not exist yet" in done.stdout and not (tmp_path / "simulated.db").exists()
     assert state.chats == {}
 
 
