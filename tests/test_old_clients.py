@@ -3,8 +3,8 @@
 ``resource_link`` blocks exist only from protocol 2025-06-18: Python SDK clients up to 1.9
 (and TypeScript SDK clients up to 1.12) reject a whole tool result that carries one, so they
 would never see a chat_id. Tool results therefore carry text alone unless
-GLOO_MCP_RESOURCE_LINKS=true. One test holds a conversation with such a client by default,
-the other shows the opt-in is what such a client refuses.
+GLOO_MCP_RESOURCE_LINKS=true, and even then only on sessions whose protocol defines the
+block. The test holds a conversation with such a client by default and with the opt-in.
 
 The venv is made once for the module (``python -m venv`` plus a pinned ``mcp`` from the
 package registry); when either step fails, the tests skip with the last line of the error.
@@ -100,10 +100,15 @@ def run_old_client(python: Path, sim: tuple[SimulatorState, str], cwd: Path, **e
     return summary
 
 
+@pytest.mark.parametrize(
+    "extra_env",
+    [{}, {"GLOO_MCP_RESOURCE_LINKS": "true"}],
+    ids=["by-default", "with-resource-links-opted-in"],
+)
 def test_a_python_sdk_1_9_client_lists_tools_and_holds_a_conversation(
-    old_python: Path, live_sim: tuple[SimulatorState, str], tmp_path: Path
+    old_python: Path, live_sim: tuple[SimulatorState, str], tmp_path: Path, extra_env: dict[str, str]
 ) -> None:
-    summary = run_old_client(old_python, live_sim, tmp_path)
+    summary = run_old_client(old_python, live_sim, tmp_path, **extra_env)
 
     assert summary["mcp_version"] == OLD_MCP.split("==")[1]
     assert summary["protocol_version"] == "2025-03-26"  # the newest the old client speaks
@@ -116,15 +121,3 @@ def test_a_python_sdk_1_9_client_lists_tools_and_holds_a_conversation(
     assert first["chat_id"]
     assert second["chat_id"] == first["chat_id"]
     assert live_sim[0].requests["message"] == 2
-
-
-def test_the_resource_link_opt_in_is_what_a_python_sdk_1_9_client_rejects(
-    old_python: Path, live_sim: tuple[SimulatorState, str], tmp_path: Path
-) -> None:
-    summary = run_old_client(old_python, live_sim, tmp_path, GLOO_MCP_RESOURCE_LINKS="true")
-
-    # The answer was given upstream, but the old client throws the whole result away.
-    assert live_sim[0].requests["message"] == 1
-    assert summary["send_message"]["rejected"].startswith("ValidationError")
-    assert "CallToolResult" in summary["send_message"]["rejected"]
-    assert "continue_chat" not in summary

@@ -10,15 +10,28 @@ from __future__ import annotations
 import logging
 
 from mcp_types import CallToolResult, ContentBlock, ResourceLink, TextContent
+from mcp_types.version import is_version_at_least
 from pydantic import BaseModel
 
 from gloo_mcp.access.audit import note_failure
 from gloo_mcp.errors import GlooError
 from gloo_mcp.server.render import chat_uri
 
-__all__ = ["error_result", "sentence_result", "success"]
+__all__ = ["RESOURCE_LINK_SINCE", "defines_resource_links", "error_result", "sentence_result", "success"]
 
 logger = logging.getLogger(__name__)
+
+RESOURCE_LINK_SINCE = "2025-06-18"
+"""The protocol version that brought ``resource_link`` content blocks."""
+
+
+def defines_resource_links(protocol_version: str | None) -> bool:
+    """Whether a session on ``protocol_version`` may receive ``resource_link`` blocks.
+
+    Clients that negotiated an older version (Python SDK up to 1.9, TypeScript SDK up to
+    1.12) reject the whole result that carries one; an unknown version counts as older.
+    """
+    return protocol_version is not None and is_version_at_least(protocol_version, RESOURCE_LINK_SINCE)
 
 
 def error_result(error: GlooError) -> CallToolResult:
@@ -35,8 +48,9 @@ def success(text: str, model: BaseModel, *, link_to: str | None = None) -> CallT
     """Both channels, each complete on its own (the text names the chat's resource URI).
 
     ``link_to``: a chat whose resource is also linked as a ``resource_link`` block, for hosts
-    that opted in (GLOO_MCP_RESOURCE_LINKS): clients before protocol 2025-06-18 reject a
-    whole result that carries one, and some agent frameworks mangle it.
+    that opted in (GLOO_MCP_RESOURCE_LINKS), and only on sessions whose protocol defines the
+    block (:func:`defines_resource_links`): clients before protocol 2025-06-18 reject a whole
+    result that carries one, and some agent frameworks mangle it.
     """
     content: list[ContentBlock] = [TextContent(type="text", text=text)]
     if link_to is not None:

@@ -41,7 +41,7 @@ from gloo_mcp.server.arguments import (
 )
 from gloo_mcp.server.progress import CallProgress, reporting_progress
 from gloo_mcp.server.render import chat_list_markdown, history_markdown, models_markdown, reply_markdown
-from gloo_mcp.server.results import error_result, success
+from gloo_mcp.server.results import defines_resource_links, error_result, success
 from gloo_mcp.server.state import AppState, app_state
 
 if TYPE_CHECKING:
@@ -93,7 +93,8 @@ async def _answer(
                 result = await call(await state.backend(), caller, progress)
         except GlooError as error:
             return error_result(error)
-    return success(render(result), result, link_to=result.chat_id if state.settings.resource_links else None)
+    linked = state.settings.resource_links and defines_resource_links(ctx.protocol_version)
+    return success(render(result), result, link_to=result.chat_id if linked else None)
 
 
 async def _ask(
