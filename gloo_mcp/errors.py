@@ -40,6 +40,7 @@ __all__ = [
     "error_from_status",
     "human_wait",
     "maybe_recorded",
+    "shorten",
     "turn_error_from_status",
     "unreadable",
 ]
@@ -115,6 +116,16 @@ class StoreError(GlooError):
 _AN_HOUR = 3600.0
 
 
+def shorten(text: str, limit: int) -> str:
+    """``text`` on one line (each run of whitespace one space), cut to at most ``limit`` characters with "…".
+
+    For a text someone else wrote that ends up inside a sentence or a title: Gloo's reasons,
+    a conversation's first question.
+    """
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
 def human_wait(seconds: float | None) -> str:
     """How long to wait, as a person would say it: "in about 30 s", "in about 2 min", "in about 1 h".
 
@@ -177,8 +188,7 @@ def _detail(body: object) -> str | None:
         raw = "; ".join(parts)
     if not isinstance(raw, str) or not raw.strip():
         return None
-    text = " ".join(raw.split())
-    return text if len(text) <= _DETAIL_LIMIT else text[: _DETAIL_LIMIT - 1] + "…"
+    return shorten(raw, _DETAIL_LIMIT)
 
 
 def turn_error_from_status(

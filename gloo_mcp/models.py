@@ -17,9 +17,12 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+if TYPE_CHECKING:
+    from gloo_mcp.config import Settings
 
 __all__ = [
     "CHAT_ID_MAX_LENGTH",
@@ -33,6 +36,7 @@ __all__ = [
     "MessageOptions",
     "ModelInfo",
     "ModelList",
+    "ResolvedOptions",
     "Source",
     "Text",
     "could_be_chat_id",
@@ -54,12 +58,33 @@ def could_be_chat_id(text: str) -> bool:
 
 @dataclass(frozen=True)
 class MessageOptions:
-    """Per-call knobs of ``POST /ai/v1/message``; unset ones come from the settings."""
+    """Per-call knobs of a question (both backends); unset ones come from the settings (:meth:`resolve`)."""
 
     character_limit: int | None = None
     sources_limit: int | None = None
     publishers: tuple[str, ...] | None = None
     enable_suggestions: bool | None = None
+
+    def resolve(self, settings: Settings) -> ResolvedOptions:
+        """Every knob, each unset one taken from ``settings`` (GLOO_CHARACTER_LIMIT and its neighbours)."""
+        return ResolvedOptions(
+            character_limit=settings.character_limit if self.character_limit is None else self.character_limit,
+            sources_limit=settings.sources_limit if self.sources_limit is None else self.sources_limit,
+            publishers=tuple(settings.publishers if self.publishers is None else self.publishers),
+            enable_suggestions=(
+                settings.enable_suggestions if self.enable_suggestions is None else self.enable_suggestions
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class ResolvedOptions:
+    """A question's knobs once the settings filled in the unset ones (:meth:`MessageOptions.resolve`)."""
+
+    character_limit: int
+    sources_limit: int
+    publishers: tuple[str, ...]
+    enable_suggestions: bool
 
 
 _CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")

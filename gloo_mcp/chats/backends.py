@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
@@ -23,12 +23,22 @@ from gloo_mcp.chats.follow_ups import GRACE_SECONDS, suggest_follow_ups
 from gloo_mcp.chats.paging import PAGE_BUDGET_BYTES, history_page, scan_page
 from gloo_mcp.chats.store import ConversationStore
 from gloo_mcp.chats.task_context import gloo_answered
-from gloo_mcp.errors import ChatNotFoundError, GlooError, InvalidRequestError, StoreError, error_from_status
+from gloo_mcp.errors import (
+    ChatNotFoundError,
+    GlooError,
+    InvalidRequestError,
+    StoreError,
+    error_from_status,
+    shorten,
+)
 from gloo_mcp.gloo.chat_scan import ChatScan
 from gloo_mcp.gloo.client import GlooClient
 from gloo_mcp.gloo.completions import Completion, OnText, complete
 from gloo_mcp.gloo.routing import Routing
 from gloo_mcp.models import ChatHistory, ChatMessage, ChatReply, ChatSummary, MessageOptions, ModelInfo
+
+if TYPE_CHECKING:
+    from gloo_mcp.config import Settings
 
 __all__ = ["ChatBackend", "CompletionsBackend", "MessageBackend", "title_of"]
 
@@ -45,8 +55,7 @@ SNAPSHOT_TTL = 120.0
 
 def title_of(query: str) -> str:
     """A conversation's title: its first question, on one line, shortened."""
-    line = " ".join(query.split())
-    return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1] + "…"
+    return shorten(query, TITLE_LENGTH)
 
 
 class ChatBackend(Protocol):
@@ -239,6 +248,13 @@ def _wire(messages: Iterable[ChatMessage]) -> list[dict[str, str]]:
 
 
 class CompletionsBackend:
+    """gloo-mcp keeps the chats (``store``) and sends each question with the newest turns that fit.
+
+    ``settings`` gives the request defaults (GLOO_CHARACTER_LIMIT and its neighbours) and the
+    context budget (GLOO_CONTEXT_BUDGET), read here once; the server passes its own, and a
+    backend built without them (a test's) uses those the client was opened with.
+    """
+
     name = "completions"
 
     def __init__(
@@ -247,12 +263,15 @@ class CompletionsBackend:
         store: ConversationStore,
         models: Callable[[], Awaitable[list[ModelInfo]]] | None = None,
         *,
+        settings: Settings | None = None,
         per_user: bool = False,
     ) -> None:
         self._client = client
         self._store = store
         self._per_user = per_user
         self._models = models  # the cached catalogue, for the routed model's context window
+        self._defaults = settings if settings is not None else client.settings
+        self._context_budget = self._defaults.context_budget
 
     async def send(
         self,
@@ -264,8 +283,8 @@ class CompletionsBackend:
         routing: Routing,
         on_text: OnText | None = None,
     ) -> ChatReply:
-        settings = self._client.settings
-        publishers = settings.publishers if options.publishers is None else options.publishers
+        resolved = options.resolve(self._defaults)
+        publishers = resolved.publishers
         if len(publishers) > 1:
             raise InvalidRequestError(
                 "Completions V2 grounds an answer in one publisher at a time; pass a single publisher name."
@@ -275,16 +294,15 @@ class CompletionsBackend:
             await self._known(chat_id, owner)
         else:
             await self._check_recordable()
-        limit = settings.character_limit if options.character_limit is None else options.character_limit
+        limit = resolved.character_limit
         budget = budget_for(
-            configured=settings.context_budget,
+            configured=self._context_budget,
             model=await self._model(routing),
             answer_characters=limit,
             question=query,
         )
         earlier, turns_before = await self._earlier_page(chat_id, owner, budget) if chat_id is not None else ([], 0)
-        sources_limit = settings.sources_limit if options.sources_limit is None else options.sources_limit
-        suggest = settings.enable_suggestions if options.enable_suggestions is None else options.enable_suggestions
+        sources_limit = resolved.sources_limit
         request = _Request(
             query=query,
             earlier=earlier,
@@ -295,7 +313,9 @@ class CompletionsBackend:
             on_text=on_text,
         )
         asked = datetime.now(UTC)
-        completion, left_out, suggestions = await self._answer_with_suggestions(request, budget, suggest=suggest)
+        completion, left_out, suggestions = await self._answer_with_suggestions(
+            request, budget, suggest=resolved.enable_suggestions
+        )
         omitted = turns_before + left_out
         now = datetime.now(UTC)
         chat_id = chat_id or f"gm-{uuid.uuid4()}"

@@ -46,8 +46,14 @@ class MessagePage:
     total: int
 
 
-def _encode(before: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"before": before}).encode()).decode().rstrip("=")
+def _pack(value: object) -> str:
+    """A cursor: ``value`` as JSON, in unpadded URL-safe base64 (opaque to the agent, one word to copy)."""
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+def _unpack(cursor: str) -> object:
+    """The JSON value a :func:`_pack` cursor holds; ValueError (binascii's and json's errors too) if it holds none."""
+    return json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))
 
 
 def decode_history_cursor(cursor: str | None) -> int | None:
@@ -55,7 +61,9 @@ def decode_history_cursor(cursor: str | None) -> int | None:
     if cursor is None:
         return None
     try:
-        value = json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))
+        value = _unpack(cursor)
+        if not isinstance(value, dict):
+            raise ValueError("not a get_chat_history cursor")
         before = value["before"]
         if not isinstance(before, int) or isinstance(before, bool) or before < 1:
             raise ValueError(before)
@@ -75,7 +83,7 @@ def history_page(history: ChatHistory, page: MessagePage) -> ChatHistory:
             "total_messages": page.total,
             "first_index": page.start,
             "has_more": page.start > 0,
-            "next_cursor": _encode(page.start) if page.start > 0 else None,
+            "next_cursor": _pack({"before": page.start}) if page.start > 0 else None,
         }
     )
 
@@ -87,15 +95,14 @@ def scan_page(scan: ChatScan, before: int | None, budget: int = PAGE_BUDGET_BYTE
 
 
 def encode_cursor(summary: ChatSummary) -> str:
-    raw = json.dumps([summary.updated_at.isoformat(), summary.chat_id])
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    """The list_chats cursor after ``summary``: its (updated_at ISO, chat_id)."""
+    return _pack([summary.updated_at.isoformat(), summary.chat_id])
 
 
 def decode_cursor(cursor: str) -> tuple[str, str]:
     """(updated_at ISO, chat_id) of the last chat on the previous page; InvalidRequestError if it is not ours."""
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        value = _unpack(cursor)
         if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
             raise ValueError("not a list_chats cursor")
         updated_at, chat_id = value

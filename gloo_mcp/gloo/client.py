@@ -128,22 +128,22 @@ class GlooClient:
         Raises ChatNotFoundError for an unknown chat and MaybeProcessedError when the
         message may have been recorded although no answer arrived.
         """
-        s = self.settings
-        suggestions = s.enable_suggestions if options.enable_suggestions is None else options.enable_suggestions
+        resolved = options.resolve(self.settings)
+        suggestions = int(resolved.enable_suggestions)
         body: dict[str, Any] = {
             "query": query,
-            "character_limit": s.character_limit if options.character_limit is None else options.character_limit,
-            "sources_limit": s.sources_limit if options.sources_limit is None else options.sources_limit,
-            "publishers": list(s.publishers if options.publishers is None else options.publishers),
+            "character_limit": resolved.character_limit,
+            "sources_limit": resolved.sources_limit,
+            "publishers": list(resolved.publishers),
             "stream": False,
-            "enable_suggestions": int(suggestions),
+            "enable_suggestions": suggestions,
         }
         if chat_id is not None:
             body["chat_id"] = chat_id
         request = GlooRequest(
             "POST",
             MESSAGE_PATH,
-            params={"enable_suggestions": int(suggestions)},
+            params={"enable_suggestions": suggestions},
             payload=body,
             chat_id=chat_id,
             records_turn=True,

@@ -35,7 +35,7 @@ from typing import Any
 import httpx2
 from pydantic import ValidationError
 
-from gloo_mcp.errors import BadResponseError, InvalidRequestError, UpstreamUnavailableError, unreadable
+from gloo_mcp.errors import BadResponseError, InvalidRequestError, UpstreamUnavailableError, shorten, unreadable
 from gloo_mcp.gloo.bodies import MAX_BODY_BYTES, TOO_LARGE, json_object, limited_chunks, read_limited
 from gloo_mcp.gloo.client import GlooClient
 from gloo_mcp.gloo.routing import Routing
@@ -269,8 +269,7 @@ def _said(value: object) -> str | None:
     """A short, one-line rendering of a text Gloo sent, or None when it sent no text."""
     if not isinstance(value, str) or not value.strip():
         return None
-    text = " ".join(value.split())
-    return text if len(text) <= _SAID_LIMIT else text[: _SAID_LIMIT - 1] + "…"
+    return shorten(value, _SAID_LIMIT)
 
 
 def _clean_id(value: object) -> str | None:

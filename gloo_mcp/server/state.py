@@ -206,7 +206,9 @@ class AppState:
                 raise store_unavailable(
                     error, per_user=self.per_user, sentence=CANNOT_RECORD, doing="V2 has no store"
                 ) from None
-            self._backend = CompletionsBackend(client, store, models=self.models, per_user=self.per_user)
+            self._backend = CompletionsBackend(
+                client, store, models=self.models, settings=self.settings, per_user=self.per_user
+            )
         else:
             self._backend = MessageBackend(client, self.store, per_user=self.per_user)
         return self._backend
