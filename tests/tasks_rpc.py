@@ -2,8 +2,8 @@
 
 Each request carries the stateless envelope (``_meta`` protocol version, client info and
 capabilities, with or without the Tasks extension) and the SEP-2243 routing headers
-(``Mcp-Method``; ``Mcp-Name`` = the tool name or the taskId). In process through
-``httpx2.ASGITransport`` (:func:`in_process_app`), or over a socket.
+(``Mcp-Method``; ``Mcp-Name`` = the tool name or the taskId; ``Mcp-Param-ChatId`` = a call's
+chat_id). In process through ``httpx2.ASGITransport`` (:func:`in_process_app`), or over a socket.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 import anyio
 import httpx2
 from mcp.server import MCPServer
+from mcp.shared.inbound import encode_header_value
 
 from gloo_mcp.config import Settings
 from gloo_mcp.server.state import AppState
@@ -60,6 +61,10 @@ class RawMcp:
             name = body_params.get("name") if method == "tools/call" else body_params.get("taskId")
             if name is not None:
                 sent_headers["Mcp-Name"] = str(name)
+            arguments = body_params.get("arguments") if method == "tools/call" else None
+            if isinstance(arguments, Mapping) and arguments.get("chat_id") is not None:
+                # continue_chat and get_chat_history declare chat_id as x-mcp-header "ChatId" (server/tools.py)
+                sent_headers["Mcp-Param-ChatId"] = encode_header_value(str(arguments["chat_id"]))
         sent_headers.update(headers or {})
         request = {"jsonrpc": "2.0", "id": self._next_id, "method": method, "params": body_params}
         response = await self._http.post(self._path, json=request, headers=sent_headers)

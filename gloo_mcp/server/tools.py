@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult, ToolAnnotations
+from pydantic import Field
 
 from gloo_mcp.chats.paging import decode_history_cursor
 from gloo_mcp.errors import GlooError
@@ -52,6 +53,11 @@ __all__ = ["continue_chat", "get_chat_history", "list_chats", "list_models", "re
 _SEND = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True)
 _READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
 _LOCAL_READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+
+# SEP-2243: on 2026-07-28 Streamable HTTP a client mirrors chat_id into an ``Mcp-Param-ChatId`` header, so a
+# gateway can route a conversation by header; the SDK rejects a call whose header disagrees with the argument
+# (400, -32020). Handshake-era clients send no such header and are not asked for one.
+RoutedChatId = Annotated[ChatId, Field(json_schema_extra={"x-mcp-header": "ChatId"})]
 
 _Result = TypeVar("_Result", ChatReply, ChatHistory)
 _Function = TypeVar("_Function", bound=Callable[..., object])
@@ -136,7 +142,7 @@ async def send_message(
 
 @_clean_doc
 async def continue_chat(
-    chat_id: ChatId,
+    chat_id: RoutedChatId,
     query: QueryText,
     ctx: Context,
     character_limit: CharacterLimit = None,
@@ -162,7 +168,7 @@ async def continue_chat(
 
 @_clean_doc
 async def get_chat_history(
-    chat_id: ChatId, ctx: Context, cursor: HistoryCursor = None
+    chat_id: RoutedChatId, ctx: Context, cursor: HistoryCursor = None
 ) -> Annotated[CallToolResult, ChatHistory]:
     """Read back a Gloo conversation (read-only): its newest messages that fit one page, oldest first.
 
