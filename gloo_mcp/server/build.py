@@ -26,6 +26,7 @@ from gloo_mcp.errors import GlooError
 from gloo_mcp.server import prompts, resources, tools
 from gloo_mcp.server.answer_card import answer_card_extension
 from gloo_mcp.server.arguments import argument_error
+from gloo_mcp.server.capabilities import advertise_only_what_is_sent
 from gloo_mcp.server.instructions import INSTRUCTIONS
 from gloo_mcp.server.results import sentence_result
 from gloo_mcp.server.state import DEFAULT_HEARTBEAT_INTERVAL, AppState
@@ -168,6 +169,7 @@ def build_server(
     )
     server.audit, server.per_user = audit, per_user
     server.middleware.append(refuse_undeclared_task_subscriptions)  # SEP-2663 on subscriptions/listen (tasks.py)
+    server.middleware.append(advertise_only_what_is_sent)  # no listChanged/subscribe on 2026-07-28 (capabilities.py)
     tools.register(server)
     resources.register(server, state)
     prompts.register(server)
