@@ -24,11 +24,13 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "GUARD_VARIABLES",
     "Settings",
+    "configured_auth_mode",
     "default_store_url",
     "env_file_values",
     "is_loopback_url",
     "load_settings",
     "load_settings_for_serving",
+    "merged_environment",
 ]
 
 DEFAULT_BASE_URL = "https://platform.ai.gloo.com"
@@ -265,8 +267,9 @@ def env_file_values(path: Path) -> dict[str, str] | None:
     return {k: v for k, v in dotenv_values(path).items() if v is not None}
 
 
-def _merged_environment(environ: Mapping[str, str] | None, env_file: Path | None) -> dict[str, str]:
-    """The ``.env`` file's values under the real environment's, which win as users of dotenv expect."""
+def merged_environment(environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> dict[str, str]:
+    """The ``.env`` file's values (default: the working directory's) under the real environment's, which win as
+    users of dotenv expect: what every command reads its settings from."""
     file_values = env_file_values(env_file if env_file is not None else Path.cwd() / ".env") or {}
     return {**file_values, **(os.environ if environ is None else environ)}
 
@@ -299,12 +302,22 @@ def _validated(values: Mapping[str, str]) -> tuple[Settings, list[tuple[str, Con
                     raise problems[-1][1] from None
 
 
+def configured_auth_mode(values: Mapping[str, str]) -> Literal["api_key", "client_credentials", "none"]:
+    """How a server given ``values`` (see :func:`merged_environment`) would authenticate to Gloo, by the rules
+    :func:`load_settings` applies (a blank or unusable variable counts as unset)."""
+    try:
+        settings, _ = _validated(values)
+    except ConfigurationError:
+        return "none"
+    return settings.auth_mode
+
+
 def load_settings(environ: Mapping[str, str] | None = None, *, env_file: Path | None = None) -> Settings:
     """Build settings from ``environ`` (default: the process environment) over ``env_file``.
 
     Raises :class:`ConfigurationError` naming the first offending variable.
     """
-    settings, problems = _validated(_merged_environment(environ, env_file))
+    settings, problems = _validated(merged_environment(environ, env_file))
     if problems:
         raise problems[0][1]
     return settings
@@ -319,7 +332,7 @@ def load_settings_for_serving(
     start and report it on every call while its guards stay on. A bad guard variable
     (:data:`GUARD_VARIABLES`) raises: serving without the guard it asked for would open a door.
     """
-    settings, problems = _validated(_merged_environment(environ, env_file))
+    settings, problems = _validated(merged_environment(environ, env_file))
     for env, error in problems:
         if env in GUARD_VARIABLES:
             raise error

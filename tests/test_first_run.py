@@ -273,8 +273,14 @@ def test_the_demo_says_so_when_gloo_suggested_no_follow_ups(tmp_path: Path) -> N
 def test_config_claude_code_refers_to_secrets_and_carries_the_base_url_and_backend() -> None:
     secrets = {"GLOO_CLIENT_ID": "my-id-123", "GLOO_CLIENT_SECRET": "my-secret-456", "GLOO_API_KEY": "my-key-789"}
     chosen = {"GLOO_BASE_URL": "http://127.0.0.1:8765", "GLOO_BACKEND": "completions"}
-    for flags, names in ((), ("GLOO_CLIENT_ID", "GLOO_CLIENT_SECRET")), (("--api-key",), ("GLOO_API_KEY",)):
-        done = run("config", "claude-code", *flags, env=secrets | chosen)
+    client_only = {name: value for name, value in secrets.items() if name != "GLOO_API_KEY"}
+    cases = (
+        ((), client_only, ("GLOO_CLIENT_ID", "GLOO_CLIENT_SECRET")),
+        ((), secrets, ("GLOO_API_KEY",)),  # the key takes precedence, in the server and so in its entry
+        (("--api-key",), client_only, ("GLOO_API_KEY",)),
+    )
+    for flags, configured, names in cases:
+        done = run("config", "claude-code", *flags, env=configured | chosen)
         assert done.returncode == 0, done.stderr
         env = json.loads(done.stdout)["mcpServers"]["gloo"]["env"]
         assert env == {**{name: f"${{{name}}}" for name in names}, **chosen}

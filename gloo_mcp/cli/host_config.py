@@ -1,7 +1,9 @@
 """``gloo-mcp config HOST``: a ready-to-paste MCP server entry for each popular host.
 
 The local entry names this installation's executable by absolute path (hosts start servers
-without the user's shell, virtualenv or PATH). Secrets appear as references the host
+without the user's shell, virtualenv or PATH), or, with ``portable``, ``uvx gloo-mcp`` for a
+file to share. It asks for the credentials that are configured where it runs (the
+environment over ``.env``, as ``check`` reads them). Secrets appear as references the host
 resolves where it can (Claude Code's ``${VAR}``, VS Code's encrypted ``${input:…}``) and as
 placeholders to fill in elsewhere; ``GLOO_BASE_URL`` and ``GLOO_BACKEND``, which are not
 secrets, are copied when they are set here. The remote entry (``--url``) points the host at a gloo-mcp deployment served
@@ -15,7 +17,7 @@ from __future__ import annotations
 import shlex
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -23,8 +25,11 @@ from urllib.parse import urlsplit
 __all__ = [
     "CARRIED_VARIABLES",
     "HOSTS",
+    "PORTABLE_COMMAND",
     "carried_settings",
     "check_remote_url",
+    "command_sentence",
+    "credentials_choice",
     "host_config",
     "remote_host_config",
     "remote_where_it_goes",
@@ -44,6 +49,9 @@ CARRIED_VARIABLES = ("GLOO_BASE_URL", "GLOO_BACKEND")
 """Settings a local entry copies from the environment ``gloo-mcp config`` runs in: they choose which Gloo answers,
 and neither is a secret."""
 
+PORTABLE_COMMAND = ["uvx", "gloo-mcp"]
+"""The entry's command for any machine with uv: uv fetches gloo-mcp from PyPI on first start."""
+
 _WHAT = {"GLOO_CLIENT_ID": "Gloo client id", "GLOO_CLIENT_SECRET": "Gloo client secret", "GLOO_API_KEY": "Gloo API key"}
 
 
@@ -58,6 +66,40 @@ def server_command() -> list[str]:
     if found:
         return [str(Path(found).absolute())]
     return [str(Path(sys.executable).absolute()), "-m", "gloo_mcp"]
+
+
+def credentials_choice(values: Mapping[str, str], *, api_key_flag: bool, source: str) -> tuple[bool, str]:
+    """Whether the entry asks for ``GLOO_API_KEY`` (else the client credentials), and one sentence saying why.
+
+    ``values`` is what a server started here would read (the environment over ``.env``),
+    judged by the settings' own rules; ``source`` names where they came from.
+    """
+    from gloo_mcp.config import configured_auth_mode  # local: the stdio server's start-up does not need it
+
+    if api_key_flag:
+        return True, "It authenticates with GLOO_API_KEY (--api-key)."
+    mode = configured_auth_mode(values)
+    if mode == "api_key":
+        return True, f"It authenticates with GLOO_API_KEY, which is set here ({source})."
+    if mode == "client_credentials":
+        return False, f"It authenticates with GLOO_CLIENT_ID and GLOO_CLIENT_SECRET, which are set here ({source})."
+    return False, (
+        f"It authenticates with GLOO_CLIENT_ID and GLOO_CLIENT_SECRET; no complete Gloo credentials are set here "
+        f"({source}): add --api-key to use GLOO_API_KEY instead."
+    )
+
+
+def command_sentence(host: Host, command: Sequence[str]) -> str:
+    """One sentence saying which command the printed entry runs, and how to get the other form."""
+    if list(command) == PORTABLE_COMMAND:
+        return (
+            "It runs `uvx gloo-mcp`, so it works on any machine where the host finds uv on its PATH (uv installs "
+            "gloo-mcp from PyPI on first start)."
+        )
+    return (
+        f"It runs this machine's gloo-mcp ({shlex.join(command)}); for an entry that works on other machines too, "
+        f"`gloo-mcp config {host} --uvx` prints the portable form, which runs `uvx gloo-mcp`."
+    )
 
 
 def _variables(api_key: bool) -> list[str]:
@@ -83,13 +125,19 @@ def carried_settings(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 def host_config(
-    host: Host, *, api_key: bool = False, platform: str = sys.platform, carried: Mapping[str, str] | None = None
+    host: Host,
+    *,
+    api_key: bool = False,
+    platform: str = sys.platform,
+    carried: Mapping[str, str] | None = None,
+    portable: bool = False,
 ) -> dict[str, Any]:
     """The JSON document (or fragment) ``host`` reads its MCP servers from.
 
-    ``carried`` (see :func:`carried_settings`) is copied into the entry's ``env`` as it is.
+    ``carried`` (see :func:`carried_settings`) is copied into the entry's ``env`` as it is;
+    ``portable`` runs :data:`PORTABLE_COMMAND` instead of this installation's executable.
     """
-    command, *args = server_command()
+    command, *args = PORTABLE_COMMAND if portable else server_command()
     variables = _variables(api_key)
     extra = {**dict(carried or {}), **_windows_env(platform)}
     if host == "vscode":  # VS Code prompts for ${input:…} values and stores them encrypted
@@ -120,9 +168,8 @@ def where_it_goes(host: Host) -> str:
         "claude-desktop": "Merge into claude_desktop_config.json (Claude Desktop: Settings > Developer > Edit Config): "
         "~/Library/Application Support/Claude/ on macOS, %APPDATA%\\Claude\\ on Windows; fill in the <placeholders>, "
         "then restart Claude.",
-        "claude-code": "Save as .mcp.json in your project root; it holds no secret, so it can be shared with the team: "
-        "Claude Code fills in the ${GLOO_…} references from the environment it starts in, so export them in the shell "
-        "you run `claude` from.",
+        "claude-code": "Save as .mcp.json in your project root; it holds no secret: Claude Code fills in the "
+        "${GLOO_…} references from the environment it starts in, so export them in the shell you run `claude` from.",
         "cursor": "Merge into ~/.cursor/mcp.json (all projects) or .cursor/mcp.json (this project); fill in the "
         "<placeholders>.",
         "vscode": "Save as .vscode/mcp.json in your workspace; VS Code asks for the values on first start "

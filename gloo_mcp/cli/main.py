@@ -109,6 +109,11 @@ def _parser() -> argparse.ArgumentParser:
         "--api-key", action="store_true", help="authenticate with GLOO_API_KEY instead of client credentials"
     )
     config.add_argument(
+        "--uvx",
+        action="store_true",
+        help="run `uvx gloo-mcp` (works on any machine with uv) instead of this installation's executable",
+    )
+    config.add_argument(
         "--url",
         metavar="URL",
         help="the entry for a gloo-mcp deployment served over HTTP at URL (e.g. https://mcp.example.com/mcp) instead "
@@ -316,27 +321,38 @@ def _config(args: argparse.Namespace) -> None:
     """JSON on stdout, where it goes on stderr; a refusal is one sentence on stderr and exit status 2."""
     import json
     import os
+    from pathlib import Path
 
     from gloo_mcp.cli.host_config import (
+        PORTABLE_COMMAND,
         carried_settings,
         check_remote_url,
+        command_sentence,
+        credentials_choice,
         host_config,
         remote_host_config,
         remote_where_it_goes,
+        server_command,
         where_it_goes,
     )
+    from gloo_mcp.config import env_file_values, merged_environment
 
     try:
         if args.url is None:
             if args.shared_token:
                 raise ValueError("--shared-token applies only with --url, to a gloo-mcp deployment served over HTTP.")
-            carried = carried_settings(os.environ)
-            document, where = host_config(args.host, api_key=args.api_key, carried=carried), where_it_goes(args.host)
+            env_file = Path.cwd() / ".env"  # read as check and the server read it
+            values = merged_environment(os.environ, env_file)
+            source = f"the environment and {env_file}" if env_file_values(env_file) is not None else "the environment"
+            api_key, auth = credentials_choice(values, api_key_flag=args.api_key, source=source)
+            document = host_config(args.host, api_key=api_key, carried=carried_settings(values), portable=args.uvx)
+            command = PORTABLE_COMMAND if args.uvx else server_command()
+            where = "\n".join((where_it_goes(args.host), command_sentence(args.host, command), auth))
         else:
-            if args.api_key:
+            if args.api_key or args.uvx:
                 raise ValueError(
-                    "--api-key applies only to a local gloo-mcp; a deployment at --url keeps the Gloo credentials "
-                    "on the server."
+                    f"{'--api-key' if args.api_key else '--uvx'} applies only to a local gloo-mcp; a deployment at "
+                    "--url runs on its server and keeps the Gloo credentials there."
                 )
             url = check_remote_url(args.url)
             document = remote_host_config(args.host, url, shared_token=args.shared_token)

@@ -16,9 +16,9 @@ from gloo_mcp.simulator import SimulatorState, running_simulator
 from tests.cli.test_cli import run
 
 HOSTS = ["claude-desktop", "claude-code", "cursor", "vscode"]
-REAL_LOOKING_SECRETS = {
+REAL_LOOKING_SECRETS = {  # client credentials configured: the entries ask for them (test_host_config_choice.py)
+    "GLOO_CLIENT_ID": "real-client-id-0912",
     "GLOO_CLIENT_SECRET": "real-secret-value-1234",
-    "GLOO_API_KEY": "real-api-key-5678",
     "GLOO_MCP_AUTH_TOKEN": "real-shared-token-abcdefghijklmnop",
 }
 URL = "https://mcp.example.com/mcp"
