@@ -32,6 +32,7 @@ from gloo_mcp.errors import GlooError
 from gloo_mcp.server.state import AppState
 from gloo_mcp.transports.drain import Drain, DrainGate
 from gloo_mcp.transports.readiness import CACHE_TTL, Readiness, configuration_problem
+from gloo_mcp.transports.server_card import server_card_routes
 
 if TYPE_CHECKING:
     from gloo_mcp.access.oauth import JwtTokenVerifier
@@ -152,16 +153,10 @@ def _health(settings: Settings, startup_error: GlooError | None) -> Response:
 
 
 def _serving_state(server: MCPServer[AppState]) -> AppState | None:
-    """The AppState the server's calls use, once the app's lifespan has entered the server's (None before).
-
-    Read from the SDK's session manager, which keeps what the server's lifespan yielded for
-    its requests; a ``state`` attribute on the server, when it offers one, comes first.
-    """
+    """The AppState the server's calls use: the public ``state`` that ``build_server`` sets (None on a server
+    built otherwise)."""
     offered = getattr(server, "state", None)
-    if isinstance(offered, AppState):
-        return offered
-    entered = getattr(server.session_manager, "_lifespan_state", None)
-    return entered if isinstance(entered, AppState) else None
+    return offered if isinstance(offered, AppState) else None
 
 
 def build_http_app(
@@ -206,6 +201,9 @@ def build_http_app(
 
     server.custom_route(HEALTH_PATH, methods=["GET"], include_in_schema=False)(health)
     server.custom_route(READY_PATH, methods=["GET"], include_in_schema=False)(ready)
+    card_routes = server_card_routes(settings, MCP_PATH)  # SEP-2127: /mcp/server-card, /.well-known/ai-catalog.json
+    for path, endpoint in card_routes:
+        server.custom_route(path, methods=["GET"], include_in_schema=False)(endpoint)
     app: ASGIApp = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         stateless_http=True,
@@ -216,5 +214,6 @@ def build_http_app(
     )
     app = PostOnly(app, MCP_PATH)
     if settings.mcp_auth_token is not None:
-        app = BearerTokenGuard(app, settings.mcp_auth_token, open_paths=frozenset({HEALTH_PATH, READY_PATH}))
+        open_paths = frozenset({HEALTH_PATH, READY_PATH, *(path for path, _ in card_routes)})
+        app = BearerTokenGuard(app, settings.mcp_auth_token, open_paths=open_paths)
     return DrainGate(app, drain, MCP_PATH)
