@@ -113,9 +113,9 @@ def test_inspector_calls_send_message_over_stdio(sim_url: str) -> None:
     assert result["structuredContent"]["chat_id"] in result["content"][0]["text"]
 
 
-def test_inspector_cli_text_for_an_optional_number_is_refused_with_one_sentence(sim_url: str) -> None:
+def test_inspector_cli_text_for_an_optional_number_is_read_as_the_number(sim_url: str) -> None:
     # The 0.15 CLI converts a --tool-arg only where the schema has a top-level "type"; an optional
-    # number's schema is anyOf [integer, null], so it arrives as text, and text is never guessed into a number.
+    # number's schema is anyOf [integer, null], so it arrives as the text "2": digits are read as the number.
     result = inspector(
         *stdio_target(sim_url),
         "--method",
@@ -125,12 +125,11 @@ def test_inspector_cli_text_for_an_optional_number_is_refused_with_one_sentence(
         "--tool-arg",
         "query=What is hope?",
         "sources_limit=2",
+        "enable_suggestions=false",
     )
-    assert result["isError"]
-    assert result["content"][0]["text"] == (
-        'send_message: sources_limit is the text "2", but it must be a whole number from 0 to 50, '
-        "or null for the server default."
-    )
+    assert not result.get("isError"), result["content"]
+    assert len(result["structuredContent"]["sources"]) == 2
+    assert result["structuredContent"]["suggestions"] == []
 
 
 def test_inspector_lists_the_tools_and_calls_send_message_over_http(sim_url: str) -> None:

@@ -248,7 +248,7 @@ async def test_every_tool_call_leaves_one_audit_line_without_content_or_secrets(
         async with http_client(f"{base}/mcp", token) as alice:
             chat_id = await _start_chat(alice, "A private question about my marriage")
             await alice.call_tool("get_chat_history", {"chat_id": "cnope"})
-            await alice.call_tool("send_message", {"query": "x", "character_limit": "100"})
+            await alice.call_tool("send_message", {"query": "x", "character_limit": "100 words"})
     entries = [json.loads(line) for line in lines]
     principal = f"{authorization_server.issuer}#alice"
     assert [(e["tool"], e["outcome"]) for e in entries] == [

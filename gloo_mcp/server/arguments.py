@@ -7,6 +7,13 @@ tool's own input schema, so the sentence cannot drift from the schema hosts see)
 Prompts, resource templates and argument completion take a ``chat_id`` as a plain
 string; :func:`checked_chat_id` applies the tools' rule to them. The tools' parameters
 are declared here too (bounds in the schema, descriptions as product copy).
+
+Optional numbers and booleans are ``anyOf [type, null]`` in the schema, and some clients
+(Inspector 0.15's CLI, smolagents/mcpadapt) convert an argument only where the schema has a
+top-level ``type``, so they send ``"2"`` and ``"true"`` as text. Those two spellings, and only
+those, are read as written (:func:`_number_from_digits`, :func:`_boolean_from_word`); the
+schema stays strict, and every other text (``"2.5"``, ``" 2"``, ``"yes"``) or a boolean for a
+number is still refused in one sentence.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import json
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints, ValidationError
+from pydantic import BeforeValidator, Field, StringConstraints, ValidationError
 
 from gloo_mcp.config import CHARACTER_LIMIT_RANGE, SOURCES_LIMIT_RANGE
 from gloo_mcp.errors import InvalidRequestError
@@ -153,6 +160,24 @@ def argument_error(tool: str, error: ValidationError, input_schema: Mapping[str,
 
 # --- the tools' parameters ---------------------------------------------------------------
 
+_MAX_DIGITS = 18  # more digits than any option's bound: left as text, refused like any other text
+
+
+def _number_from_digits(value: object) -> object:
+    """A string of ASCII digits as the whole number it spells; anything else unchanged (and strictly checked)."""
+    if isinstance(value, str) and 0 < len(value) <= _MAX_DIGITS and value.isascii() and value.isdigit():
+        return int(value)
+    return value
+
+
+def _boolean_from_word(value: object) -> object:
+    """Exactly ``"true"`` or ``"false"`` as the boolean; anything else unchanged (and strictly checked)."""
+    return {"true": True, "false": False}.get(value, value) if isinstance(value, str) else value
+
+
+_DIGITS_AS_TEXT = BeforeValidator(_number_from_digits)
+_WORD_AS_TEXT = BeforeValidator(_boolean_from_word)
+
 MAX_QUERY_LENGTH = 10_000
 MAX_PUBLISHERS_TEXT = 50 * 200
 QueryText = Annotated[
@@ -165,15 +190,18 @@ ChatId = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=CHAT_ID_MAX_LENGTH, pattern=CHAT_ID_PATTERN),
     Field(description="The chat_id returned by send_message (or an earlier continue_chat)."),
 ]
-# strict: "100" or true is a mistake to report, not a number to guess (true once became a 1-character limit)
+# strict: true or "2.5" is a mistake to report, not a number to guess (true once became a 1-character limit);
+# only digits sent as text are read as the number they spell (clients that stringify optional numbers)
 CharacterLimit = Annotated[
     int | None,
     Field(
         strict=True,
         ge=CHARACTER_LIMIT_RANGE[0],
         le=CHARACTER_LIMIT_RANGE[1],
-        description="Longest answer, in characters. Omit for the server default (GLOO_CHARACTER_LIMIT).",
+        description='Longest answer, in characters (a number; digits as text, e.g. "500", work too). '
+        "Omit for the server default (GLOO_CHARACTER_LIMIT).",
     ),
+    _DIGITS_AS_TEXT,
 ]
 SourcesLimit = Annotated[
     int | None,
@@ -181,8 +209,10 @@ SourcesLimit = Annotated[
         strict=True,
         ge=SOURCES_LIMIT_RANGE[0],
         le=SOURCES_LIMIT_RANGE[1],
-        description="Most sources to cite; 0 for none. Omit for the server default (GLOO_SOURCES_LIMIT).",
+        description='Most sources to cite; 0 for none (a number; digits as text, e.g. "3", work too). '
+        "Omit for the server default (GLOO_SOURCES_LIMIT).",
     ),
+    _DIGITS_AS_TEXT,
 ]
 Publishers = Annotated[
     list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]] | None,
@@ -195,8 +225,10 @@ EnableSuggestions = Annotated[
     bool | None,
     Field(
         strict=True,
-        description="Whether Gloo should suggest follow-up questions. Omit for the server default.",
+        description='Whether Gloo should suggest follow-up questions (true or false; "true" or "false" as text '
+        "work too). Omit for the server default.",
     ),
+    _WORD_AS_TEXT,
 ]
 
 ModelId = Annotated[
@@ -212,7 +244,13 @@ ModelFamilyInput = Annotated[
     ModelFamily | None, Field(description="Completions V2 only: let Gloo pick the best model of this family.")
 ]
 AutoRouting = Annotated[
-    bool | None, Field(strict=True, description="Completions V2 only: true lets Gloo pick the model (the default).")
+    bool | None,
+    Field(
+        strict=True,
+        description='Completions V2 only: true lets Gloo pick the model (the default; "true" or "false" as text '
+        "work too).",
+    ),
+    _WORD_AS_TEXT,
 ]
 TraditionInput = Annotated[
     Tradition | None,
@@ -227,7 +265,14 @@ SearchText = Annotated[
     Field(description="Only conversations whose title contains this text (any case), or with this exact chat_id."),
 ]
 PageSize = Annotated[
-    int | None, Field(strict=True, ge=1, le=100, description="Most conversations to return (1 to 100; default 20).")
+    int | None,
+    Field(
+        strict=True,
+        ge=1,
+        le=100,
+        description='Most conversations to return (1 to 100; default 20; digits as text, e.g. "50", work too).',
+    ),
+    _DIGITS_AS_TEXT,
 ]
 DEFAULT_PAGE_SIZE = 20
 Cursor = Annotated[

@@ -48,10 +48,31 @@ def text(result: Any) -> str:
 @pytest.mark.parametrize(
     ("arguments", "expected"),
     [
-        ({"query": "hi", "character_limit": "100"}, 'character_limit is the text "100", but it must be a whole number'),
+        ({"query": "hi", "character_limit": "2.5"}, 'character_limit is the text "2.5", but it must be a whole number'),
+        ({"query": "hi", "character_limit": " 100"}, 'character_limit is the text " 100", but it must be a whole'),
+        ({"query": "hi", "character_limit": "1e3"}, 'character_limit is the text "1e3", but it must be a whole number'),
+        ({"query": "hi", "character_limit": "-5"}, 'character_limit is the text "-5", but it must be a whole number'),
+        (
+            {"query": "hi", "character_limit": "\u0661\u0660"},
+            'character_limit is the text "\u0661\u0660", but it must be',
+        ),  # Arabic-Indic 10
+        ({"query": "hi", "character_limit": "true"}, 'character_limit is the text "true", but it must be a whole'),
         ({"query": "hi", "character_limit": True}, "character_limit is true, but it must be a whole number"),
+        ({"query": "hi", "character_limit": 2.5}, "character_limit is the number 2.5, but it must be a whole number"),
+        (
+            {"query": "hi", "character_limit": "0"},
+            "character_limit is the number 0, but it must be a whole number from",
+        ),
+        (
+            {"query": "hi", "sources_limit": "99"},
+            "sources_limit is the number 99, but it must be a whole number from 0",
+        ),
         ({"query": "hi", "sources_limit": 99}, "sources_limit is the number 99, but it must be a whole number from 0"),
         ({"query": "hi", "enable_suggestions": "yes"}, 'enable_suggestions is the text "yes", but it must be true or'),
+        ({"query": "hi", "enable_suggestions": "True"}, 'enable_suggestions is the text "True", but it must be true'),
+        ({"query": "hi", "enable_suggestions": "1"}, 'enable_suggestions is the text "1", but it must be true or'),
+        ({"query": "hi", "enable_suggestions": 1}, "enable_suggestions is the number 1, but it must be true or false"),
+        ({"query": "hi", "auto_routing": " false"}, 'auto_routing is the text " false", but it must be true or'),
         ({"query": "   "}, "query is empty, but it must be text of 1 to 10,000 characters"),
         ({}, "query is missing"),
         ({"query": "hi", "publishers": ["A", 7]}, "publishers[1] is the number 7, but it must be text"),
@@ -67,6 +88,40 @@ async def test_a_bad_argument_is_one_sentence_naming_it_what_was_wrong_and_what_
     message = text(result)
     assert message.startswith(f"send_message: {expected}"), message
     assert state.requests["message"] == 0
+
+
+async def test_numbers_and_booleans_sent_as_text_are_read_as_written(sim: SimulatorState) -> None:
+    # Inspector 0.15 and smolagents/mcpadapt send an optional (anyOf [type, null]) option as text.
+    arguments = {
+        "query": "Tell me about work",
+        "character_limit": "80",
+        "sources_limit": "2",
+        "enable_suggestions": "false",
+    }
+    async with mcp_session(sim) as client:
+        reply = (await client.call_tool("send_message", arguments)).structured_content
+        assert reply is not None
+        listed = await client.call_tool("list_chats", {"limit": "1"})
+        again = await client.call_tool(
+            "send_message", {"query": "hi", "enable_suggestions": "true", "sources_limit": "0"}
+        )
+    assert len(reply["answer"]) <= 80 and len(reply["sources"]) == 2 and reply["suggestions"] == []
+    assert not listed.is_error and len(listed.structured_content["chats"]) == 1  # type: ignore[index]
+    assert not again.is_error and again.structured_content["suggestions"]  # type: ignore[index]
+    assert again.structured_content["sources"] == []  # type: ignore[index]
+
+
+async def test_the_option_descriptions_say_that_text_is_accepted(sim: SimulatorState) -> None:
+    async with mcp_session(sim) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+    for tool, option, said in [
+        ("send_message", "character_limit", 'digits as text, e.g. "500"'),
+        ("send_message", "sources_limit", 'digits as text, e.g. "3"'),
+        ("continue_chat", "enable_suggestions", '"true" or "false" as text'),
+        ("send_message", "auto_routing", '"true" or "false" as text'),
+        ("list_chats", "limit", 'digits as text, e.g. "50"'),
+    ]:
+        assert said in tools[tool].input_schema["properties"][option]["description"], (tool, option)
 
 
 async def test_a_huge_value_is_shown_shortened_over_stdio(live_sim: tuple[SimulatorState, str]) -> None:
