@@ -23,6 +23,7 @@ from gloo_mcp.chats.follow_ups import GRACE_SECONDS, suggest_follow_ups
 from gloo_mcp.chats.paging import PAGE_BUDGET_BYTES, history_page, scan_page
 from gloo_mcp.chats.store import ConversationStore
 from gloo_mcp.chats.task_context import gloo_answered
+from gloo_mcp.chats.tenancy import Tenancy
 from gloo_mcp.errors import (
     ChatNotFoundError,
     GlooError,
@@ -51,6 +52,8 @@ message carries its sources and ids besides, so 4 times that covers what the bud
 SNAPSHOT_CHARACTERS = 64 * 1024 * 1024
 """Chat text the Message API backend keeps for paging back (the newest kept chat may alone exceed it briefly)."""
 SNAPSHOT_TTL = 120.0
+ONE_PRINCIPAL = Tenancy(per_user=False)
+"""A backend built without a tenancy serves one principal (stdio, a shared token)."""
 
 
 def title_of(query: str) -> str:
@@ -89,13 +92,6 @@ CANNOT_RECORD = (
 )
 
 
-def store_unavailable(error: StoreError, *, per_user: bool, sentence: str, doing: str) -> StoreError:
-    """What a caller hears of a store failure: on a per-user server ``sentence`` (the store's location and the
-    driver's reason are for the operator's log), elsewhere the store's own actionable sentence."""
-    logger.warning("%s: %s", doing, error.message)
-    return StoreError(sentence) if per_user else error
-
-
 def _unknown_chat(chat_id: str) -> ChatNotFoundError:
     """Exactly what Gloo's "no such chat" becomes, so another owner's chat reads like one that does not exist."""
     error = error_from_status(404, None, chat_id=chat_id)
@@ -121,11 +117,15 @@ class MessageBackend:
     name = "message"
 
     def __init__(
-        self, client: GlooClient, store: Callable[[], Awaitable[ConversationStore]], *, per_user: bool = False
+        self,
+        client: GlooClient,
+        store: Callable[[], Awaitable[ConversationStore]],
+        *,
+        tenancy: Tenancy = ONE_PRINCIPAL,
     ) -> None:
         self._client = client
-        self._open_store = store  # may raise StoreError: then chatting still works, unless per_user
-        self._per_user = per_user
+        self._open_store = store  # may raise StoreError: then chatting still works, unless per-user
+        self._tenancy = tenancy
         self._snapshots: OrderedDict[tuple[str, str], tuple[float, ChatScan]] = OrderedDict()
 
     async def send(
@@ -145,7 +145,7 @@ class MessageBackend:
             )
         if chat_id is not None:
             await self._check_owner(chat_id, owner)
-        elif self._per_user:
+        elif self._tenancy.per_user:
             await self._check_recordable()
         reply = await self._client.send_message(query, chat_id=chat_id, options=options)
         gloo_answered()  # Gloo recorded the turn: a Task's cancel no longer stops it (task_context.py)
@@ -165,17 +165,17 @@ class MessageBackend:
         try:
             await (await self._open_store()).ping()
         except StoreError as error:
-            raise store_unavailable(error, per_user=True, sentence=CANNOT_RECORD, doing="refused a new chat") from None
+            raise self._tenancy.store_unavailable(error, sentence=CANNOT_RECORD, doing="refused a new chat") from None
 
     async def _check_owner(self, chat_id: str, owner: str) -> None:
         """Per-user: the store must name ``owner`` as the chat's owner; unknown and foreign chats read alike."""
-        if not self._per_user:
+        if not self._tenancy.per_user:
             return
         try:
             known = await (await self._open_store()).chat(chat_id, owner=owner)
         except StoreError as error:
-            raise store_unavailable(
-                error, per_user=True, sentence=CANNOT_TELL, doing=f"refused chat {chat_id}"
+            raise self._tenancy.store_unavailable(
+                error, sentence=CANNOT_TELL, doing=f"refused chat {chat_id}"
             ) from None
         if known is None:
             raise _unknown_chat(chat_id)
@@ -264,11 +264,11 @@ class CompletionsBackend:
         models: Callable[[], Awaitable[list[ModelInfo]]] | None = None,
         *,
         settings: Settings | None = None,
-        per_user: bool = False,
+        tenancy: Tenancy = ONE_PRINCIPAL,
     ) -> None:
         self._client = client
         self._store = store
-        self._per_user = per_user
+        self._tenancy = tenancy
         self._models = models  # the cached catalogue, for the routed model's context window
         self._defaults = settings if settings is not None else client.settings
         self._context_budget = self._defaults.context_budget
@@ -356,9 +356,7 @@ class CompletionsBackend:
         try:
             await self._store.ping()
         except StoreError as error:
-            raise store_unavailable(
-                error, per_user=self._per_user, sentence=CANNOT_RECORD, doing="refused a new chat"
-            ) from None
+            raise self._tenancy.store_unavailable(error, sentence=CANNOT_RECORD, doing="refused a new chat") from None
 
     async def _answer_with_suggestions(
         self, request: _Request, budget: int, *, suggest: bool
@@ -454,8 +452,8 @@ class CompletionsBackend:
         try:
             known = await self._store.chat(chat_id, owner=owner)
         except StoreError as error:
-            raise store_unavailable(
-                error, per_user=self._per_user, sentence=CANNOT_TELL, doing=f"refused chat {chat_id}"
+            raise self._tenancy.store_unavailable(
+                error, sentence=CANNOT_TELL, doing=f"refused chat {chat_id}"
             ) from None
         if known is None or known.backend != "completions":
             where = (

@@ -58,7 +58,8 @@ class GlooMCPServer(MCPServer[AppState]):
 
     audit: AuditLog | None = None
     """Set on HTTP: one line per tool call (audit.py)."""
-    per_user: bool = False
+    state: AppState
+    """What every call shares (state.py), set by :func:`build_server`: the lifespan yields this same value."""
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
@@ -68,7 +69,7 @@ class GlooMCPServer(MCPServer[AppState]):
         started = self.audit.start()
         result = await self._call_tool(name, arguments, context)
         try:
-            who = current_caller(per_user=self.per_user)
+            who = current_caller(per_user=self.state.tenancy.per_user)
         except GlooError:
             who = "unknown"
         structured = result.structured_content if isinstance(result, CallToolResult) else None
@@ -144,13 +145,12 @@ def build_server(
     per-principal limits on calls to Gloo (HTTP servers share one Gloo account); ``task_timings``:
     how long Tasks live (tasks.py).
     """
-    per_user = oauth is not None
     state = AppState(
         settings,
         transport=transport,
         retry=retry,
         startup_error=startup_error,
-        per_user=per_user,
+        per_user=oauth is not None,
         fair_use=fair_use,
         heartbeat_interval=heartbeat_interval,
     )
@@ -167,7 +167,7 @@ def build_server(
         token_verifier=oauth,
         extensions=[answer_card_extension(), TasksExtension(tasks)],  # MCP Apps (answer_card.py); Tasks (tasks.py)
     )
-    server.audit, server.per_user = audit, per_user
+    server.audit, server.state = audit, state
     server.middleware.append(refuse_undeclared_task_subscriptions)  # SEP-2663 on subscriptions/listen (tasks.py)
     server.middleware.append(advertise_only_what_is_sent)  # no listChanged/subscribe on 2026-07-28 (capabilities.py)
     tools.register(server)

@@ -20,6 +20,7 @@ import anyio
 
 from gloo_mcp.access.fair_use import Admission
 from gloo_mcp.access.principals import current_caller
+from gloo_mcp.chats.tenancy import Tenancy
 from gloo_mcp.config import Settings
 from gloo_mcp.errors import GlooError, StoreError
 
@@ -77,7 +78,8 @@ class AppState:
     ) -> None:
         self.settings = settings
         self.heartbeat_interval = heartbeat_interval
-        self.per_user = per_user
+        self.tenancy = Tenancy(per_user=per_user)
+        """Whether callers each sign in: the one value the backends and the caller check use."""
         self.fair_use = fair_use
         self._transport = transport
         self._retry = retry
@@ -112,7 +114,7 @@ class AppState:
     def caller(self) -> str:
         """Who is calling (principals.py), after the configuration check every entry point makes."""
         self.require_configured()
-        return current_caller(per_user=self.per_user)
+        return current_caller(per_user=self.tenancy.per_user)
 
     @asynccontextmanager
     async def admitted(self, caller: str) -> AsyncIterator[None]:
@@ -201,16 +203,14 @@ class AppState:
             try:
                 store = await self.store()
             except StoreError as error:
-                from gloo_mcp.chats.backends import CANNOT_RECORD, store_unavailable
+                from gloo_mcp.chats.backends import CANNOT_RECORD
 
-                raise store_unavailable(
-                    error, per_user=self.per_user, sentence=CANNOT_RECORD, doing="V2 has no store"
-                ) from None
+                raise self.tenancy.store_unavailable(error, sentence=CANNOT_RECORD, doing="V2 has no store") from None
             self._backend = CompletionsBackend(
-                client, store, models=self.models, settings=self.settings, per_user=self.per_user
+                client, store, models=self.models, settings=self.settings, tenancy=self.tenancy
             )
         else:
-            self._backend = MessageBackend(client, self.store, per_user=self.per_user)
+            self._backend = MessageBackend(client, self.store, tenancy=self.tenancy)
         return self._backend
 
     async def models(self) -> list[ModelInfo]:

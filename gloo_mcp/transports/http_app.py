@@ -153,16 +153,10 @@ def _health(settings: Settings, startup_error: GlooError | None) -> Response:
 
 
 def _serving_state(server: MCPServer[AppState]) -> AppState | None:
-    """The AppState the server's calls use, once the app's lifespan has entered the server's (None before).
-
-    Read from the SDK's session manager, which keeps what the server's lifespan yielded for
-    its requests; a ``state`` attribute on the server, when it offers one, comes first.
-    """
+    """The AppState the server's calls use: the public ``state`` that ``build_server`` sets (None on a server
+    built otherwise)."""
     offered = getattr(server, "state", None)
-    if isinstance(offered, AppState):
-        return offered
-    entered = getattr(server.session_manager, "_lifespan_state", None)
-    return entered if isinstance(entered, AppState) else None
+    return offered if isinstance(offered, AppState) else None
 
 
 def build_http_app(
