@@ -24,6 +24,12 @@ request is answered at once with one sentence saying the server is stopping. A s
 SIGTERM ends the process at once (exit 143, stop_signals.py). Ctrl-C (SIGINT) stops at
 once, as before.
 
+A host may open with the 2026-07-28 ``server/discover`` probe and, when the answer is slow,
+fall back to the ``initialize`` handshake on the same pipe (@ai-sdk/mcp 2.x gives discovery
+1 s). The SDK's loop locks a connection to the era of its first request and would refuse
+that ``initialize``; here it starts a handshake-era session that serves the rest of the pipe
+(:func:`_serve_eras`), while the discovery already read is still answered.
+
 Where asyncio cannot watch the descriptors (Windows, stdin redirected from a regular
 file) or the SDK's internals are not where this module expects them, it serves with the
 SDK's transport instead, with the SDK's behaviour: no line cap, a line that fails to
@@ -41,15 +47,20 @@ import stat
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from functools import partial
 from typing import IO, Any, Self
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from mcp.server import MCPServer
+from mcp.server.lowlevel import Server
+from mcp.server.runner import serve_dual_era_loop
+from mcp.shared._stream_protocols import ReadStream, WriteStream  # the types serve_dual_era_loop takes
 from mcp.shared.message import SessionMessage
 from mcp_types import (
     INVALID_REQUEST,
     PARSE_ERROR,
+    PROTOCOL_VERSION_META_KEY,
     ErrorData,
     JSONRPCError,
     JSONRPCMessage,
@@ -349,6 +360,80 @@ async def _message_streams(
         yield inbound, outbound
 
 
+def _opens_modern(request: JSONRPCRequest) -> bool:
+    """Whether ``request`` opens a 2026-07-28 connection: it carries the envelope's protocol version."""
+    meta = (request.params or {}).get("_meta")
+    return request.method != "initialize" and isinstance(meta, dict) and PROTOCOL_VERSION_META_KEY in meta
+
+
+class _SharedWriter:
+    """One session's handle on the connection's writer: it sends through it, and its close leaves it open."""
+
+    def __init__(self, stream: WriteStream[SessionMessage]) -> None:
+        self._stream = stream
+
+    async def send(self, item: SessionMessage, /) -> None:
+        await self._stream.send(item)
+
+    async def aclose(self) -> None:
+        """The connection closes the writer once every session has ended."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+
+async def _serve_eras(
+    lowlevel: Server[Any],
+    read_stream: ReadStream[SessionMessage | Exception],
+    write_stream: WriteStream[SessionMessage],
+) -> None:
+    """Serve one stdio connection like ``Server.run``, and accept ``initialize`` after a 2026-07-28 opening.
+
+    Each session is the SDK's dual-era loop on its own inbound stream, over one lifespan.
+    An ``initialize`` on a 2026-07-28 session starts a handshake-era session that takes the
+    rest of the pipe; the earlier session keeps its requests already read and answers them,
+    and ends when the pipe does.
+    """
+    options = lowlevel.create_initialization_options()
+    sessions: list[MemoryObjectSendStream[SessionMessage | Exception]] = []
+    modern: bool | None = None  # the current session's era, once its first request decides it
+    async with write_stream, lowlevel.lifespan(lowlevel) as state, anyio.create_task_group() as tg:
+
+        def open_session() -> MemoryObjectSendStream[SessionMessage | Exception]:
+            send, receive = anyio.create_memory_object_stream[SessionMessage | Exception](0)
+            tg.start_soon(
+                partial(
+                    serve_dual_era_loop,
+                    lowlevel,
+                    receive,
+                    _SharedWriter(write_stream),
+                    lifespan_state=state,
+                    init_options=options,
+                )
+            )
+            sessions.append(send)
+            return send
+
+        try:
+            current = open_session()
+            async with read_stream:
+                async for item in read_stream:
+                    message = item.message if isinstance(item, SessionMessage) else None
+                    if isinstance(message, JSONRPCRequest):
+                        if modern and message.method == "initialize":
+                            logger.info("initialize after server/discover: serving the handshake era from here on")
+                            current, modern = open_session(), None
+                        if modern is None:
+                            modern = _opens_modern(message)
+                    await current.send(item)
+        finally:
+            for send in sessions:
+                send.close()
+
+
 def _fast_path_available(server: MCPServer[Any]) -> bool:
     return (
         sys.platform != "win32"
@@ -363,7 +448,13 @@ def _fast_path_available(server: MCPServer[Any]) -> bool:
 async def _serve(server: MCPServer[Any], stop_limit: float) -> None:
     if not _fast_path_available(server):
         logger.debug("serving stdio with the SDK's threaded transport")
-        await server.run_stdio_async()
+        if not hasattr(server, "_lowlevel_server"):
+            await server.run_stdio_async()
+            return
+        from mcp.server.stdio import stdio_server
+
+        async with stdio_server() as (sdk_read, sdk_write):
+            await _serve_eras(server._lowlevel_server, sdk_read, sdk_write)
         return
     lowlevel = server._lowlevel_server
     calls = _Calls(stop_limit)
@@ -373,7 +464,7 @@ async def _serve(server: MCPServer[Any], stop_limit: float) -> None:
             _pipes(wire_in, wire_out) as (lines, writer),
             _message_streams(lines, writer, calls) as (read_stream, write_stream),
         ):
-            await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
+            await _serve_eras(lowlevel, read_stream, write_stream)
 
 
 def serve_stdio(server: MCPServer[Any], *, stop_limit: float = _DEFAULT_STOP_LIMIT) -> None:
