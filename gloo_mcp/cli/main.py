@@ -68,6 +68,26 @@ def configure_logging(level: str, log_format: str = "text") -> None:
         logging.getLogger("httpx2").setLevel(logging.WARNING)
 
 
+def _port(text: str) -> int:
+    """An argparse type: a TCP port, 0 for any free one (the announcement then says which)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port; give a number from 0 to 65535 (0: any free port)")
+    return port
+
+
+_HTTP_DEFAULTS = {"host": "127.0.0.1", "port": 8000, "allowed_host": [], "allowed_origin": [], "no_auth": False}
+"""serve's HTTP options and their defaults: given without an HTTP transport, they are refused, not ignored."""
+
+
+def url_host(host: str) -> str:
+    """``host`` as it goes in a URL: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gloo-mcp",
@@ -77,26 +97,30 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command")
 
     serve = commands.add_parser("serve", help="serve MCP (stdio by default)")
-    serve.add_argument("--transport", choices=["stdio", "streamable-http"], default="stdio")
-    serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
+    serve.add_argument(
+        "--transport",
+        choices=["stdio", "streamable-http", "http"],
+        default="stdio",
+        help="stdio (default), or streamable-http (also spelled http, as hosts call it)",
+    )
+    serve.add_argument("--host", help="HTTP bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=_port, help="HTTP port (default 8000; 0: any free port, announced)")
     serve.add_argument(
         "--allowed-host",
         action="append",
-        default=[],
         metavar="HOST[:PORT|:*]",
         help="HTTP: a Host header to accept besides loopback, e.g. mcp.example.com (repeatable)",
     )
     serve.add_argument(
         "--allowed-origin",
         action="append",
-        default=[],
         metavar="ORIGIN",
         help="HTTP: a browser Origin to accept besides loopback, e.g. https://app.example.com (repeatable)",
     )
     serve.add_argument(
         "--no-auth",
-        action="store_true",
+        action="store_const",
+        const=True,
         help="HTTP: allow a non-loopback --host without authentication (only behind a proxy that authenticates)",
     )
 
@@ -128,7 +152,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sim = commands.add_parser("simulator", help="run the local Gloo simulator (not Gloo AI)")
     sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=int, default=8765)
+    sim.add_argument("--port", type=_port, default=8765, help="port (default 8765; 0: any free port, announced)")
     sim.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
     sim.add_argument("--token-lifetime", type=float, default=3600.0, help="seconds a token stays valid")
     sim.add_argument(
@@ -152,6 +176,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         _run(args)
     except KeyboardInterrupt:  # Ctrl-C, or a host's SIGINT: the servers have stopped; a traceback would only alarm
         sys.exit(INTERRUPTED)
+    except BrokenPipeError:  # `gloo-mcp check | head -1`: the reader has what it wanted
+        import os
+
+        # Python flushes stdout once more at exit; point it at nothing so that flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -181,8 +211,14 @@ def _refuse(reason: str) -> NoReturn:
     sys.exit(2)
 
 
-def _listen(program: str, host: str, port: int, announcement: str, serve: Callable[[Callable[[], None]], None]) -> None:
-    """Run ``serve(on_bound)``, saying ``announcement`` once the socket is bound.
+def _listen(
+    program: str,
+    host: str,
+    port: int,
+    announcement: Callable[[int], str],
+    serve: Callable[[Callable[[int], None]], None],
+) -> None:
+    """Run ``serve(on_bound)``, saying ``announcement(port it bound)`` once the socket is bound.
 
     An address that cannot be bound is one line on stderr and exit status 2; any later
     OSError is not about the address and surfaces as it is.
@@ -191,10 +227,10 @@ def _listen(program: str, host: str, port: int, announcement: str, serve: Callab
 
     bound = False
 
-    def announce() -> None:
+    def announce(bound_port: int) -> None:
         nonlocal bound
         bound = True
-        print(announcement, file=sys.stderr, flush=True)
+        print(announcement(bound_port), file=sys.stderr, flush=True)
 
     try:
         serve(announce)
@@ -211,7 +247,24 @@ def _listen(program: str, host: str, port: int, announcement: str, serve: Callab
         sys.exit(2)
 
 
+def _http_options(args: argparse.Namespace) -> None:
+    """Refuse serve's HTTP options over stdio (they would be ignored), else fill in their defaults."""
+    if args.transport == "http":
+        args.transport = "streamable-http"
+    given = [name for name in _HTTP_DEFAULTS if getattr(args, name) is not None]
+    if args.transport == "stdio" and given:
+        option = "--" + given[0].replace("_", "-")
+        _refuse(
+            f"{option} applies to HTTP, and this would serve stdio; add --transport streamable-http to serve over "
+            f"HTTP, or leave {option} out to serve stdio."
+        )
+    for name, default in _HTTP_DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+
+
 def _serve(args: argparse.Namespace) -> None:
+    _http_options(args)
     from gloo_mcp.config import load_settings_for_serving
     from gloo_mcp.errors import ConfigurationError
     from gloo_mcp.server.build import build_server
@@ -281,9 +334,9 @@ def _serve(args: argparse.Namespace) -> None:
         "gloo-mcp",
         args.host,
         args.port,
-        "\n".join(
+        lambda port: "\n".join(
             _line(settings.log_format, f"gloo-mcp: {text}")
-            for text in (f"Streamable HTTP on http://{args.host}:{args.port}{MCP_PATH}", fair_use_line)
+            for text in (f"Streamable HTTP on http://{url_host(args.host)}:{port}{MCP_PATH}", fair_use_line)
         ),
         lambda on_bound: serve_in_foreground(
             app,
@@ -378,16 +431,19 @@ def _simulator(args: argparse.Namespace) -> None:
         except ValueError as error:
             raise SystemExit(f"gloo-mcp simulator: --fail: {error}") from None
         state.inject(endpoint, *faults)
-    url = f"http://{args.host}:{args.port}"
     # Simulated chats must not mix with the user's real ones: suggest a store of their own.
     store = f"sqlite:///{Path(tempfile.gettempdir()) / 'gloo-mcp-simulator' / 'chats.db'}"
-    announcement = (
-        f"gloo-mcp simulator (NOT Gloo AI) on {url}\n"
-        f"  client credentials: GLOO_CLIENT_ID={state.client_id} GLOO_CLIENT_SECRET={state.client_secret}\n"
-        f"  or API key:         GLOO_API_KEY={state.api_key}\n"
-        f"  point gloo-mcp at it, with a conversation store of its own (simulated chats stay out of yours):\n"
-        f"    GLOO_BASE_URL={url} GLOO_API_KEY={state.api_key} GLOO_STORE_URL={store} gloo-mcp check"
-    )
+
+    def announcement(port: int) -> str:
+        url = f"http://{url_host(args.host)}:{port}"
+        return (
+            f"gloo-mcp simulator (NOT Gloo AI) on {url}\n"
+            f"  client credentials: GLOO_CLIENT_ID={state.client_id} GLOO_CLIENT_SECRET={state.client_secret}\n"
+            f"  or API key:         GLOO_API_KEY={state.api_key}\n"
+            f"  point gloo-mcp at it, with a conversation store of its own (simulated chats stay out of yours):\n"
+            f"    GLOO_BASE_URL={url} GLOO_API_KEY={state.api_key} GLOO_STORE_URL={store} gloo-mcp check"
+        )
+
     _listen(
         "gloo-mcp simulator",
         args.host,

@@ -21,7 +21,7 @@ def running_simulator(state: SimulatorState | None = None, *, port: int = 0) -> 
 
 
 def serve_forever(
-    state: SimulatorState, *, host: str = LOOPBACK, port: int = 8765, on_bound: Callable[[], None] | None = None
+    state: SimulatorState, *, host: str = LOOPBACK, port: int = 8765, on_bound: Callable[[int], None] | None = None
 ) -> None:
     """Serve in the foreground until interrupted (``gloo-mcp simulator``).
 

@@ -456,7 +456,7 @@ def serve_in_foreground(
     lifespan: Lifespan = "on",
     log_level: str = "warning",
     limits: ConnectionLimits = DEFAULT_LIMITS,
-    on_bound: Callable[[], None] | None = None,
+    on_bound: Callable[[int], None] | None = None,
     drain: Drain | None = None,
     drain_limit: float = 0.0,
 ) -> None:
@@ -466,13 +466,14 @@ def serve_in_foreground(
     at once, the calls in flight get up to ``drain_limit`` seconds to finish, then the
     server closes. It then returns after SIGTERM (exit 0) and raises KeyboardInterrupt after
     SIGINT (the interrupt's exit 130); a second signal exits at once (143 or 130).
-    ``on_bound`` runs once the address is ours, so an announcement never precedes a refusal.
+    ``on_bound(port)`` runs once the address is ours, with the port bound (the one free port
+    chosen for port 0), so an announcement never precedes a refusal and names the real port.
     Raises PortInUseError when the port is taken, OSError when the address cannot be bound.
     """
     sock = _bind(host, port)
     try:
         if on_bound is not None:
-            on_bound()
+            on_bound(sock.getsockname()[1])
         server = _server(app, lifespan, log_level, limits, drain, drain_limit)
         server.run(sockets=[sock])
         if getattr(server, "stopped_by", None) == signal.SIGINT:
