@@ -6,16 +6,18 @@ Only the command line calls :func:`load_settings`; everything else receives a
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from gloo_mcp.errors import ConfigurationError
 
@@ -241,6 +243,21 @@ def _normalise_base_url(raw: str) -> str:
     return url
 
 
+def _check_oauth_url(env: str, raw: str) -> str:
+    """An OAuth issuer or resource URL that can work: https (http only on loopback), absolute, no fragment.
+
+    The access room checks it again; here the sentence can name the variable, since only the
+    command line knows where the value came from.
+    """
+    url = raw.strip()
+    parts = urlsplit(url)
+    if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback_url(url)):
+        raise ConfigurationError(f"{env} must be an https:// URL (http:// only on loopback); got {url!r}.")
+    if not parts.hostname or parts.fragment:
+        raise ConfigurationError(f"{env} must be an absolute URL without a #fragment; got {url!r}.")
+    return url
+
+
 def _field_value(field: str, value: str) -> object:
     """One variable's text as the value its field takes; ConfigurationError when it cannot be one."""
     if field == "publishers":
@@ -253,9 +270,53 @@ def _field_value(field: str, value: str) -> object:
         return _normalise_base_url(value)
     if field == "store_url":
         return _check_store_url(value)
+    if field in ("oauth_issuer", "resource_url"):
+        return _check_oauth_url(_FIELD_ENV[field], value)
     if field in ("backend", "log_format", "shared_limits"):
         return value.lower()
     return value
+
+
+_SECRET_FIELDS = frozenset({"client_secret", "api_key", "mcp_auth_token", "store_url"})
+"""Fields whose values no message repeats (a store URL may hold a password)."""
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "backend": get_args(Backend),
+    "log_level": get_args(LogLevel),
+    "log_format": get_args(LogFormat),
+    "shared_limits": get_args(SharedLimits),
+}
+_KINDS = {
+    "float_parsing": "a number of seconds",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "bool_parsing": "true or false",
+}
+_LEADING_NUMBER = re.compile(r"\s*(\d+(?:\.\d+)?)")
+
+
+def _reason(field: str, item: ErrorDetails, raw: str | None) -> str:
+    """Why a value is unusable, in one clause: what it must be, what it was (unless secret), the closest choice."""
+    reason = item["msg"].removeprefix("Value error, ")  # our validators' own sentences need no prefix
+    if raw is None or field in _SECRET_FIELDS:
+        return reason
+    shown = raw.strip()[:60]
+    choices = _CHOICES.get(field)
+    if choices is not None:
+        listed = " or ".join(f"{choice!r}" for choice in choices)
+        folded = {choice.lower(): choice for choice in choices}
+        close = difflib.get_close_matches(shown.lower(), list(folded), n=1, cutoff=0.6)
+        guess = f"; did you mean {folded[close[0]]!r}?" if close else ""
+        return f"it must be {listed}; got {shown!r}{guess}"
+    kind = _KINDS.get(item["type"])
+    if kind is None:
+        return f"{reason.rstrip('.')}; got {shown!r}"
+    if kind == "true or false":
+        return f"it must be true or false; got {shown!r}"
+    default = Settings.model_fields[field].default
+    number = _LEADING_NUMBER.match(shown) if kind == "a number of seconds" else None  # "50s" meant 50
+    example = number.group(1) if number else f"{default:g}" if isinstance(default, float) else str(default)
+    return f"it must be {kind}, e.g. {example}; got {shown!r}"
 
 
 def env_file_values(path: Path) -> dict[str, str] | None:
@@ -296,8 +357,9 @@ def _validated(values: Mapping[str, str]) -> tuple[Settings, list[tuple[str, Con
             for item in exc.errors():
                 field = str(item["loc"][0]) if item["loc"] else ""
                 env = _FIELD_ENV.get(field, field)
-                reason = item["msg"].removeprefix("Value error, ")  # our validators' own sentences need no prefix
-                problems.append((env, ConfigurationError(f"{env} is invalid: {reason}.")))
+                reason = _reason(field, item, values.get(env)).rstrip(".")
+                ending = "" if reason.endswith("?") else "."
+                problems.append((env, ConfigurationError(f"{env} is invalid: {reason}{ending}")))
                 if data.pop(field, None) is None:  # not one field's fault: nothing can be left out safely
                     raise problems[-1][1] from None
 

@@ -114,7 +114,8 @@ def test_gloo_mcp_started_in_a_terminal_says_in_one_line_what_it_is_and_how_to_t
     finally:
         os.close(controller)
     assert hint.startswith("gloo-mcp: ") and "MCP server" in hint and "waiting for an MCP host" in hint
-    assert "`gloo-mcp demo`" in hint and "`npx -y @modelcontextprotocol/inspector@2.12.0 gloo-mcp`" in hint
+    program = f"{sys.executable} -m gloo_mcp"  # as it was started: the commands work from here
+    assert f"`{program} demo`" in hint and f"`npx -y @modelcontextprotocol/inspector@2.12.0 {program}`" in hint
     assert "MCP server" not in err  # said once, on one line
     assert out == ""  # stdout stays JSON-RPC only
     assert status == 130 and "Traceback" not in err

@@ -1,8 +1,9 @@
 """The README's first-run transcript is what a new user sees: every ``$`` line replayed, its output lines checked.
 
-Replayed in a scratch directory with this installation's ``.venv/bin`` (the install line is
-what the suite itself was installed with), the simulator on a free port instead of 8765, and
-the scratch directory standing for ``/home/you/gloo-mcp`` and ``/tmp``. In the README, ``…``
+Replayed in a scratch directory whose ``.venv`` is this installation's (a symbolic link; the
+install line is what the suite itself was installed with), so ``.venv/bin/…`` runs as typed;
+the simulator on a free port instead of 8765, and the scratch directory standing for
+``/home/you/gloo-mcp`` and ``/tmp``. In the README, ``…``
 stands for what differs from run to run; a line of its own ``…`` (or ``^C``) is not checked.
 """
 
@@ -73,6 +74,7 @@ class Replay:
         self.port = str(free_port())
         (scratch / "tmp").mkdir()
         (scratch / "data").mkdir()
+        (scratch / ".venv").symlink_to(Path(BIN).parent, target_is_directory=True)
         self.env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")} | {
             "XDG_DATA_HOME": str(scratch / "data"),  # the user's default conversation store, here
             "TMPDIR": str(scratch / "tmp"),
@@ -89,8 +91,8 @@ class Replay:
         )
 
     def command(self, line: str) -> str:
-        """A README command as it runs on this machine: ``.venv/bin/`` is this installation's."""
-        return re.sub(r"(?<![\w/])\.venv/bin/", f"{BIN}/", self.text(line))
+        """A README command as it runs on this machine (``.venv`` in the scratch directory is this installation's)."""
+        return self.text(line)
 
     def popen(self, command: str, stdin: int) -> subprocess.Popen[bytes]:
         return subprocess.Popen(

@@ -33,18 +33,32 @@ def _line(verdict: str, text: str) -> None:
     print(f"{verdict:<4}  {text}", flush=True)
 
 
+def _looks_meant(name: str, *, in_env_file: bool) -> str | None:
+    """The name ``name`` would be as a gloo-mcp variable, when it looks meant as one; None otherwise.
+
+    GLOO_* names in any case are ours. In ``.env``, which holds this server's settings, so is
+    a name that is a setting once GLOO_ is put in front (API_KEY, client_id); elsewhere such
+    a name may be another program's.
+    """
+    upper = name.upper()
+    if upper.startswith("GLOO_"):
+        return upper
+    if in_env_file and f"GLOO_{upper}" in _ENV_FIELDS:
+        return f"GLOO_{upper}"
+    return None
+
+
 def _unknown_names(environ: Mapping[str, str], file_values: Mapping[str, str] | None) -> list[str]:
-    """One warning per GLOO_* name that is not a setting, with the closest setting's name when one is close."""
+    """One warning per name meant as a setting that is not one, with the closest setting's name when one is close."""
     known = list(_ENV_FIELDS)
     sources = [("the environment", environ), (".env", file_values or {})]
     warnings = []
     for where, values in sources:
         for name in sorted(values):
-            if not name.startswith("GLOO_") or name in _ENV_FIELDS or name in _TOOLING:
+            meant = _looks_meant(name, in_env_file=where == ".env")
+            if meant is None or name in _ENV_FIELDS or meant in _TOOLING or meant.startswith(_TOOLING_PREFIXES):
                 continue
-            if name.startswith(_TOOLING_PREFIXES):
-                continue
-            close = difflib.get_close_matches(name, known, n=1)
+            close = [meant] if meant in _ENV_FIELDS else difflib.get_close_matches(meant, known, n=1)
             guess = f"; did you mean {close[0]}?" if close else "; it is ignored."
             warnings.append(f"{name} (in {where}) is not a gloo-mcp setting{guess}")
     return warnings

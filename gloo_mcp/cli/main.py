@@ -28,11 +28,35 @@ INSPECTOR = "@modelcontextprotocol/inspector@2.12.0"
 text and has no --header; 2.12.0 runs there (with npm's engine warnings)."""
 
 
-def terminal_hint() -> str:
-    """What a person who started the stdio server in a terminal reads: what it is and how to try it."""
+def invoked_as(argv0: str, orig_argv: Sequence[str], on_path: str | None, cwd: str | None = None) -> str:
+    """How to run this gloo-mcp again from where it was started, for a shell: what the user typed.
+
+    ``argv0`` is ``sys.argv[0]`` (the script, as the shell ran it; some shells make it
+    absolute), ``orig_argv`` the interpreter's own argv, ``on_path`` what ``gloo-mcp``
+    resolves to on PATH, if anything, and ``cwd`` the working directory.
+    """
+    import shlex
+    from pathlib import Path
+
+    script = Path(argv0)
+    if script.name == "__main__.py":  # python -m gloo_mcp
+        return f"{shlex.quote(orig_argv[0] if orig_argv else 'python')} -m gloo_mcp"
+    if on_path is not None and Path(on_path).absolute() == script.absolute():
+        return "gloo-mcp"
+    if cwd is not None and script.is_absolute() and script.is_relative_to(cwd):
+        relative = script.relative_to(cwd).as_posix()
+        return shlex.quote(relative if "/" in relative else f"./{relative}")
+    return shlex.quote(argv0)
+
+
+def terminal_hint(program: str = "gloo-mcp") -> str:
+    """What a person who started the stdio server in a terminal reads: what it is and how to try it.
+
+    ``program`` is how they ran it (see :func:`invoked_as`), so the commands work from there.
+    """
     return (
         "gloo-mcp is an MCP server: it is waiting for an MCP host to speak JSON-RPC on stdin, so there is nothing "
-        f"to type here. To try it, run `gloo-mcp demo`, or the Inspector: `npx -y {INSPECTOR} gloo-mcp` "
+        f"to type here. To try it, run `{program} demo`, or the Inspector: `npx -y {INSPECTOR} {program}` "
         "(Ctrl-C quits)."
     )
 
@@ -289,7 +313,11 @@ def _serve(args: argparse.Namespace) -> None:
     except ConfigurationError as error:  # a guard variable is unusable: serving without it would open a door
         _refuse(error.message)
     if args.transport == "stdio" and sys.stdin is not None and sys.stdin.isatty():  # a person, not a host, started it
-        print(f"gloo-mcp: {terminal_hint()}", file=sys.stderr, flush=True)
+        import os
+        import shutil
+
+        program = invoked_as(sys.argv[0], sys.orig_argv, shutil.which("gloo-mcp"), os.getcwd())
+        print(f"gloo-mcp: {terminal_hint(program)}", file=sys.stderr, flush=True)
     configure_logging(settings.log_level, settings.log_format)
     log = logging.getLogger("gloo_mcp")
     _start_telemetry(log, http=args.transport != "stdio")

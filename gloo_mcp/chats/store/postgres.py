@@ -224,6 +224,12 @@ class PostgresStore:
 
     @staticmethod
     def _failure(url: str, exc: Exception) -> StoreError:
+        if "permission denied for schema" in str(exc):  # PostgreSQL 15+ grants CREATE on public to its owner only
+            advice = (
+                "the role in GLOO_STORE_URL may not create gloo-mcp's tables; as the database's owner run "
+                "GRANT CREATE ON SCHEMA public TO that role (or make it the database's owner), then retry."
+            )
+            return store_failure(url, exc, advice=advice)
         return store_failure(url, exc, advice="check GLOO_STORE_URL and that the database is reachable.")
 
     async def _run(self, work: Any) -> Any:
