@@ -25,6 +25,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from gloo_mcp.models import one_line
+
 __all__ = [
     "AuthenticationError",
     "BadResponseError",
@@ -122,7 +124,7 @@ def shorten(text: str, limit: int) -> str:
     For a text someone else wrote that ends up inside a sentence or a title: Gloo's reasons,
     a conversation's first question.
     """
-    line = " ".join(text.split())
+    line = " ".join(one_line(text).split())  # control characters too: Gloo's text may carry terminal escapes
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 

@@ -39,7 +39,7 @@ from gloo_mcp.errors import BadResponseError, InvalidRequestError, UpstreamUnava
 from gloo_mcp.gloo.bodies import MAX_BODY_BYTES, TOO_LARGE, json_object, limited_chunks, read_limited
 from gloo_mcp.gloo.client import GlooClient
 from gloo_mcp.gloo.routing import Routing
-from gloo_mcp.models import ModelInfo, Source
+from gloo_mcp.models import ModelInfo, Source, plain_text
 
 __all__ = ["Completion", "OnText", "complete", "list_models"]
 
@@ -147,8 +147,8 @@ class _Answer:
             piece = delta.get("content") if isinstance(delta, dict) else None
             if isinstance(piece, str) and piece:
                 self._pieces.append(piece)
-                if self._on_text is not None:
-                    await self._on_text(piece)
+                if self._on_text is not None:  # progress and a task's status: as clean as the answer will be
+                    await self._on_text(plain_text(piece))
             finish = choice.get("finish_reason")
             if finish is not None:
                 _check_finish(finish, chunk.get("error"))
