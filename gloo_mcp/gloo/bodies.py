@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -120,8 +121,25 @@ async def read_detail(response: httpx2.Response) -> object:
 def _json_or_none(body: bytes) -> object:
     try:
         return json.loads(body)
-    except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than Python's stack allows
+    except ValueError:
         return None
+    except RecursionError:  # nested deeper than what is left of this call's stack
+        return _json_on_a_fresh_stack(body)
+
+
+def _json_on_a_fresh_stack(body: bytes) -> object:
+    """``body`` parsed on a new thread, whose stack is empty: how deep a body may nest must not depend on how deep
+    the call that reads it runs (middleware and telemetry spans add frames). Blocks for one parse, on a rare path."""
+    parsed: list[object] = [None]
+
+    def parse() -> None:
+        with contextlib.suppress(ValueError, RecursionError):  # deeper than Python's whole stack allows
+            parsed[0] = json.loads(body)
+
+    worker = threading.Thread(target=parse, name="gloo-mcp deep JSON")
+    worker.start()
+    worker.join()
+    return parsed[0]
 
 
 def json_object(body: bytes, content_type: str) -> dict[str, Any]:
