@@ -289,6 +289,32 @@ async def test_a_task_holds_the_callers_in_flight_place_while_it_runs(sim: Simul
     assert not after.get("isError")
 
 
+async def test_a_caller_over_the_limit_gets_the_refusal_at_once_and_no_task_row(
+    sim: SimulatorState, tmp_path: Path
+) -> None:
+    settings = sim_settings(sim, store_url=shared_store(tmp_path))
+    async with serving(sim, settings, fair_use=FairUse(per_minute=1, in_flight=0)) as rpc:
+        created = await rpc.call("send_message", {"query": "the one allowed"})
+        await rpc.settle(created["taskId"])
+        refused = [await rpc.call("send_message", {"query": f"more {n}"}) for n in range(5)]
+    store = await open_task_store(settings.resolved_store_url)
+    try:
+        rows = await store.count()
+    finally:
+        await store.aclose()
+    assert all(r.get("resultType") != "task" and r["isError"] for r in refused)
+    assert all(r["content"][0]["text"].startswith("You have made 1 calls to Gloo in the last minute") for r in refused)
+    assert rows == 1 and sim.requests["message"] == 1
+
+
+async def test_a_task_takes_one_place_a_minute_not_two(sim: SimulatorState) -> None:
+    async with serving(sim, fair_use=FairUse(per_minute=2, in_flight=0)) as rpc:
+        first = await rpc.call("send_message", {"query": "one"})
+        await rpc.settle(first["taskId"])
+        second = await rpc.call("send_message", {"query": "two"}, declare=False)
+    assert not second.get("isError")  # the task's run counted once: its place was taken when it was created
+
+
 # --- durable and shared --------------------------------------------------------------------------------
 
 

@@ -12,8 +12,9 @@ bare MCP server (docs/performance.md).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Protocol, Self
 
 import anyio
@@ -50,6 +51,10 @@ STORE_RETRY_MOST = 2.0
 """Seconds between attempts to open a store that failed: doubling from the first to the most, so a store
 that comes back is in use again within about two seconds, and one that stays down costs an attempt at most
 every two seconds (calls in between get the last failure at once)."""
+
+
+_ADMITTED_AHEAD: ContextVar[str | None] = ContextVar("gloo_mcp_admitted_ahead", default=None)
+"""The caller whose place a Task took when it was created, for the run that uses it (server/tasks.py)."""
 
 
 class _Closable(Protocol):
@@ -130,8 +135,26 @@ class AppState:
         """The gate of every entry point (tools, resource reads, prompts, completion): the configuration check,
         who is calling, and one of their places under the fair-use limits, held for the block."""
         caller = self.caller()
+        if _ADMITTED_AHEAD.get() == caller:  # a Task's run: its place was taken when the task was created
+            yield caller
+            return
         async with self.admitted(caller):
             yield caller
+
+    def place_for(self, caller: str) -> AbstractAsyncContextManager[None]:
+        """One of ``caller``'s places, to take now and give back later (a Task takes it before its row exists, so
+        a refused caller costs no row, and holds it while its run works): RateLimitedError if there is none."""
+        return self.admitted(caller)
+
+    @staticmethod
+    @contextmanager
+    def admitted_ahead(caller: str) -> Iterator[None]:
+        """Within the block, ``caller``'s entry points pass the gate without taking another place."""
+        token = _ADMITTED_AHEAD.set(caller)
+        try:
+            yield
+        finally:
+            _ADMITTED_AHEAD.reset(token)
 
     def require_configured(self) -> None:
         """Raise the configuration error that every call must report, local-store reads included.

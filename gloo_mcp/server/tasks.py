@@ -32,7 +32,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -338,8 +338,10 @@ class Tasks:
         if self.running >= self._timings.max_running:
             logger.warning("running %d tasks already: answering %s synchronously", self.running, params.name)
             return await call_next(ctx)
+        place = AsyncExitStack()
         try:
             owner = self._state.caller()
+            await place.enter_async_context(self._state.place_for(owner))  # a refused caller costs no row
             store = await self._state.task_store()
             now = self._now_ms()
             record = TaskRecord(
@@ -357,14 +359,32 @@ class Tasks:
             )
             await store.create(record, now_ms=now)  # durable before the taskId is sent
         except StoreError as error:
+            await place.aclose()
             logger.warning("no task store (%s): answering %s synchronously", error.message, params.name)
             return await call_next(ctx)
-        except GlooError:  # configuration or identity: the call itself says what is wrong
+        except GlooError:  # configuration, identity or fair use: the call itself says what is wrong
+            await place.aclose()
             return await call_next(ctx)
         group = self._groups[-1]
         run = self._runs[record.task_id] = _Run(record, group, self._now_ms)
-        group.start_soon(self._run, run, store, call_next, ctx, name=f"gloo-mcp task {params.name}")
+        group.start_soon(self._run_holding, place, run, store, call_next, ctx, name=f"gloo-mcp task {params.name}")
         return {"resultType": "task", **_task(record)}
+
+    async def _run_holding(
+        self,
+        place: AsyncExitStack,
+        run: _Run,
+        store: TaskStore,
+        call_next: CallNext,
+        ctx: ServerRequestContext[Any, Any],
+    ) -> None:
+        """The run, holding the caller's place taken at creation (given back however the run ends)."""
+        try:
+            with self._state.admitted_ahead(run.record.owner):
+                await self._run(run, store, call_next, ctx)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await place.aclose()
 
     async def _run(self, run: _Run, store: TaskStore, call_next: CallNext, ctx: ServerRequestContext[Any, Any]) -> None:
         """The call in the background. Never raises but the server's own cancellation: one run's failure must
