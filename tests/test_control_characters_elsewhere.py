@@ -15,7 +15,7 @@ HOSTILE = "\x1b]0;pwned\x07 \x1b[2J \x9b31m"
 
 
 def _has_controls(text: str) -> bool:
-    return any(ord(c) < 0x20 and c not in "\n\t" or 0x7F <= ord(c) <= 0x9F for c in text)
+    return any((ord(c) < 0x20 and c not in "\n\t") or 0x7F <= ord(c) <= 0x9F for c in text)
 
 
 @pytest.mark.parametrize("status", [400, 403, 422, 500])
