@@ -226,12 +226,22 @@ def is_loopback_url(url: str) -> bool:
         return False
 
 
+_USERINFO = re.compile(r"^([^/?#]*//)?[^/?#@]*@")
+
+
+def shown_url(raw: str) -> str:
+    """A URL someone configured, fit to quote back: without what may be a secret (a user name and password, a
+    query, a fragment). Sentences about settings reach /health and /readyz, which anyone who can connect reads."""
+    text = _USERINFO.sub(lambda m: f"{m.group(1) or ''}…@", raw.strip())
+    return text.split("?", 1)[0].split("#", 1)[0]
+
+
 def _normalise_base_url(raw: str) -> str:
     url = raw.strip().rstrip("/")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigurationError(
-            f"GLOO_BASE_URL must be an http(s) URL such as {DEFAULT_BASE_URL}; got {raw.strip()!r}."
+            f"GLOO_BASE_URL must be an http(s) URL such as {DEFAULT_BASE_URL}; got {shown_url(raw)!r}."
         )
     if parts.scheme != "https" and not is_loopback_url(url):
         raise ConfigurationError(
@@ -252,9 +262,9 @@ def _check_oauth_url(env: str, raw: str) -> str:
     url = raw.strip()
     parts = urlsplit(url)
     if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback_url(url)):
-        raise ConfigurationError(f"{env} must be an https:// URL (http:// only on loopback); got {url!r}.")
+        raise ConfigurationError(f"{env} must be an https:// URL (http:// only on loopback); got {shown_url(url)!r}.")
     if not parts.hostname or parts.fragment:
-        raise ConfigurationError(f"{env} must be an absolute URL without a #fragment; got {url!r}.")
+        raise ConfigurationError(f"{env} must be an absolute URL without a #fragment; got {shown_url(url)!r}.")
     return url
 
 
