@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mcp.server import MCPServer
+from mcp.server.auth.routes import build_resource_metadata_url
 from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import SecretStr
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gloo_mcp import __version__
 from gloo_mcp.config import Settings
@@ -42,8 +43,10 @@ __all__ = [
     "HEALTH_PATH",
     "MCP_PATH",
     "READY_PATH",
+    "BearerChallenges",
     "HttpOptions",
     "PostOnly",
+    "bearer_challenge",
     "build_http_app",
     "transport_security",
 ]
@@ -88,6 +91,85 @@ def transport_security(options: HttpOptions) -> TransportSecuritySettings:
     )
 
 
+def bearer_challenge(
+    *,
+    error: str | None = None,
+    description: str | None = None,
+    scopes: Sequence[str] = (),
+    resource_metadata: str | None = None,
+    realm: str | None = None,
+) -> str:
+    """A ``WWW-Authenticate: Bearer`` value (RFC 6750 §3; RFC 9728 §5.1 for ``resource_metadata``).
+
+    ``error`` is left out for a request that carried no credentials at all (RFC 6750 §3.1);
+    ``scopes``, the scopes this server requires, are named for clients to request at sign-in
+    and to upscope to after a 403 (MCP authorization). Values are quoted strings; scope names
+    and the fixed descriptions here hold no quote or backslash.
+    """
+    parameters = [
+        (name, value)
+        for name, value in (
+            ("realm", realm),
+            ("error", error),
+            ("error_description", description if error is not None else None),
+            ("scope", " ".join(scopes) or None),
+            ("resource_metadata", resource_metadata),
+        )
+        if value is not None
+    ]
+    return "Bearer " + ", ".join(f'{name}="{value}"' for name, value in parameters)
+
+
+def _presented_credentials(scope: Scope) -> bool:
+    return any(name == b"authorization" for name, _ in scope.get("headers", ()))
+
+
+class BearerChallenges:
+    """Rewrites the SDK's OAuth refusals' ``WWW-Authenticate`` so they name the required scopes.
+
+    The SDK's bearer middleware answers 401 ``invalid_token`` even to a request with no token
+    (RFC 6750 §3.1 asks for no error code then) and names no scope; here a 401 without
+    credentials says only how to authenticate, a 401 with them ``invalid_token``, a 403
+    ``insufficient_scope``, each with ``scope`` and ``resource_metadata``. Only responses that
+    carry the SDK's challenge are touched.
+    """
+
+    def __init__(self, app: ASGIApp, *, scopes: Sequence[str], resource_metadata: str) -> None:
+        self._app = app
+        self._scopes = tuple(scopes)
+        self._resource_metadata = resource_metadata
+
+    def challenge(self, status: int, *, presented: bool) -> str:
+        error: str | None
+        description: str | None
+        if status == 403:
+            error, description = "insufficient_scope", "The token lacks a scope this server requires."
+        elif presented:
+            error, description = "invalid_token", "The token is not valid for this server; sign in again."
+        else:
+            error = description = None
+        return bearer_challenge(
+            error=error, description=description, scopes=self._scopes, resource_metadata=self._resource_metadata
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        presented = _presented_credentials(scope)
+
+        async def send_challenge(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] in (401, 403):
+                headers = list(message.get("headers", ()))
+                kept = [(name, value) for name, value in headers if name.lower() != b"www-authenticate"]
+                if len(kept) != len(headers):
+                    value = self.challenge(message["status"], presented=presented)
+                    message = {**message, "headers": [*kept, (b"www-authenticate", value.encode("latin-1"))]}
+            await send(message)
+
+        await self._app(scope, receive, send_challenge)
+
+
 class BearerTokenGuard:
     """Rejects requests that lack ``Authorization: Bearer <GLOO_MCP_AUTH_TOKEN>``, except on open paths."""
 
@@ -103,10 +185,16 @@ class BearerTokenGuard:
         if scope["type"] != "http" or scope["path"] in self._open_paths or self._authorized(scope):
             await self._app(scope, receive, send)
             return
+        if _presented_credentials(scope):  # RFC 6750 §3.1: an error code only when credentials were sent
+            challenge = bearer_challenge(
+                realm="gloo-mcp", error="invalid_token", description="The token is not this server's shared token."
+            )
+        else:
+            challenge = bearer_challenge(realm="gloo-mcp")
         response = JSONResponse(
             {"error": "unauthorized", "error_description": "Send Authorization: Bearer <GLOO_MCP_AUTH_TOKEN>."},
             status_code=401,
-            headers={"WWW-Authenticate": 'Bearer realm="gloo-mcp"'},
+            headers={"WWW-Authenticate": challenge},
         )
         await response(scope, receive, send)
 
@@ -180,7 +268,8 @@ def build_http_app(
     A body over ``max_request_body_size`` bytes is answered 413 (the SDK's check: at once
     when ``Content-Length`` declares it, otherwise as soon as the limit is passed).
     In front: the drain gate (503 once draining), the bearer guard when a token is
-    configured (401), then :class:`PostOnly` (405).
+    configured (401), :class:`BearerChallenges` with OAuth (the SDK's 401 and 403 name the
+    required scopes), then :class:`PostOnly` (405).
     """
     drain = drain if drain is not None else Drain()
     readiness = Readiness(
@@ -213,6 +302,10 @@ def build_http_app(
         max_request_body_size=max_request_body_size,
     )
     app = PostOnly(app, MCP_PATH)
+    auth = server.settings.auth  # what the SDK's bearer middleware was given (build_server: the verifier's)
+    if auth is not None and auth.resource_server_url is not None:
+        metadata = str(build_resource_metadata_url(auth.resource_server_url))
+        app = BearerChallenges(app, scopes=auth.required_scopes or (), resource_metadata=metadata)
     if settings.mcp_auth_token is not None:
         open_paths = frozenset({HEALTH_PATH, READY_PATH, *(path for path, _ in card_routes)})
         app = BearerTokenGuard(app, settings.mcp_auth_token, open_paths=open_paths)
