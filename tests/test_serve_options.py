@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import select
 import socket
 import subprocess
 import sys
@@ -12,7 +14,7 @@ import httpx2
 import pytest
 
 from tests.cli.test_cli import BASE_ENV, run
-from tests.test_first_run import interrupt, read_line, start
+from tests.test_first_run import WAIT, interrupt, start
 
 
 @pytest.mark.parametrize("command", [("serve", "--transport", "streamable-http"), ("simulator",)])
@@ -33,15 +35,17 @@ def test_check_into_a_pipe_that_closed_ends_quietly() -> None:
 
 
 def announced_url(proc: subprocess.Popen[bytes]) -> str:
-    """The URL in the announcement, read from the child's stderr (log lines may come first)."""
+    """The URL in the announcement, read from the child's raw stderr (log lines may come first, in one write)."""
     assert proc.stderr is not None
-    said = []
-    for _ in range(10):
-        said.append(read_line(proc.stderr))
-        found = re.search(r"Streamable HTTP on (http://\S+)", said[-1])
+    stream, said = proc.stderr.fileno(), b""
+    while True:
+        found = re.search(r"Streamable HTTP on (http://\S+)\n", said.decode(errors="replace"))
         if found:
             return found.group(1)
-    raise AssertionError("".join(said))
+        ready, _, _ = select.select([stream], [], [], WAIT)
+        chunk = os.read(stream, 65536) if ready else b""
+        assert chunk, said.decode(errors="replace")
+        said += chunk
 
 
 @pytest.mark.parametrize("transport", ["streamable-http", "http"])

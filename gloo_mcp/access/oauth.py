@@ -374,7 +374,12 @@ class JwtTokenVerifier:
         try:
             return await self._verify(token)
         except _Refused as refusal:
-            logger.info("bearer token refused: %s", refusal.reason)
+            logger.info(
+                "bearer token refused: %s (expected: issued by %s for audience %s)",
+                refusal.reason,
+                self._issuer,
+                self._resource,
+            )
             return None
 
     async def _verify(self, token: str) -> AccessToken:

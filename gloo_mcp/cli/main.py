@@ -13,10 +13,13 @@ import logging
 import re
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from gloo_mcp import __version__
 from gloo_mcp.cli.host_config import HOSTS
+
+if TYPE_CHECKING:
+    from gloo_mcp.config import Settings
 
 __all__ = ["main"]
 
@@ -351,8 +354,14 @@ def _serve(args: argparse.Namespace) -> None:
     except ConfigurationError as error:
         _refuse(error.message)
     options = HttpOptions(
-        host=args.host, port=args.port, allowed_hosts=args.allowed_host, allowed_origins=args.allowed_origin
+        host=args.host,
+        port=args.port,
+        allowed_hosts=allowed_host_names(args.allowed_host),
+        allowed_origins=args.allowed_origin,
     )
+    resource_warning = _resource_url_warning(settings.resource_url, MCP_PATH)
+    if resource_warning is not None:
+        log.warning("%s", resource_warning)
     authenticated = settings.mcp_auth_token is not None or oauth is not None
     if not options.is_loopback_bind:
         if not authenticated and not args.no_auth:
@@ -382,7 +391,11 @@ def _serve(args: argparse.Namespace) -> None:
         args.port,
         lambda port: "\n".join(
             _line(settings.log_format, f"gloo-mcp: {text}")
-            for text in (f"Streamable HTTP on http://{url_host(args.host)}:{port}{MCP_PATH}", fair_use_line)
+            for text in (
+                f"Streamable HTTP on http://{url_host(args.host)}:{port}{MCP_PATH}",
+                _startup_facts(settings, oauth_issuer=None if oauth is None else oauth.issuer, no_auth=args.no_auth),
+                fair_use_line,
+            )
         ),
         lambda on_bound: serve_in_foreground(
             app,
@@ -394,6 +407,48 @@ def _serve(args: argparse.Namespace) -> None:
             drain_limit=drain_timeout(settings.timeout),
         ),
     )
+
+
+def allowed_host_names(given: Sequence[str]) -> list[str]:
+    """``--allowed-host`` values as Host headers arrive: NAME:443 and NAME:80 also allow the bare NAME.
+
+    Clients leave the scheme's default port out of Host (RFC 9110 §7.2), and a TLS proxy
+    forwards it as it came, so NAME:443 alone would answer every proxied request with 421.
+    """
+    names = list(given)
+    for name in given:
+        bare, _, port = name.rpartition(":")
+        if port in ("443", "80") and bare and bare not in names:
+            names.append(bare)
+    return names
+
+
+def _resource_url_warning(resource_url: str | None, mcp_path: str) -> str | None:
+    """A sentence when the resource URL (what hosts connect to) does not end in the MCP endpoint's path."""
+    if resource_url is None:
+        return None
+    from urllib.parse import urlsplit
+
+    if urlsplit(resource_url).path.rstrip("/").endswith(mcp_path):
+        return None
+    return (
+        f"GLOO_MCP_RESOURCE_URL ({resource_url}) does not end in {mcp_path}, where gloo-mcp serves MCP; hosts "
+        f"connect to the resource URL and tokens name it as their audience, so give the full MCP URL, such as "
+        f"https://mcp.example.com{mcp_path}."
+    )
+
+
+def _startup_facts(settings: Settings, *, oauth_issuer: str | None, no_auth: bool) -> str:
+    """One start-up line for an admin: how callers authenticate, where conversations are kept, which Gloo API."""
+    from gloo_mcp.chats.store import describe_url
+
+    if oauth_issuer is not None:
+        auth = f"OAuth sign-in (issuer {oauth_issuer}, audience {settings.resource_url}), each user their own chats"
+    elif settings.mcp_auth_token is not None:
+        auth = "shared token (GLOO_MCP_AUTH_TOKEN), every caller one principal"
+    else:
+        auth = "none (--no-auth)" if no_auth else "none (loopback only)"
+    return f"auth: {auth}; store {describe_url(settings.resolved_store_url)}; backend {settings.backend}"
 
 
 def _line(log_format: str, text: str) -> str:
