@@ -374,12 +374,7 @@ class JwtTokenVerifier:
         try:
             return await self._verify(token)
         except _Refused as refusal:
-            logger.info(
-                "bearer token refused: %s (expected: issued by %s for audience %s)",
-                refusal.reason,
-                self._issuer,
-                self._resource,
-            )
+            logger.info("bearer token refused: %s", refusal.reason)
             return None
 
     async def _verify(self, token: str) -> AccessToken:
@@ -414,7 +409,7 @@ class JwtTokenVerifier:
                 },
             )
         except jwt.PyJWTError as exc:
-            raise _Refused(_decode_failure(exc)) from None
+            raise _Refused(_decode_failure(exc, issuer=self._issuer, resource=self._resource)) from None
         expires_at = self._check_times(claims, time.time())
         return self._access(token, claims, expires_at)
 
@@ -573,11 +568,11 @@ def _is_numeric_date(value: object) -> bool:
     return isinstance(value, float) and math.isfinite(value)
 
 
-def _decode_failure(exc: jwt.PyJWTError) -> str:
-    if isinstance(exc, jwt.InvalidAudienceError):
-        return "it was issued for another resource (aud)"
+def _decode_failure(exc: jwt.PyJWTError, *, issuer: str, resource: str) -> str:
+    if isinstance(exc, jwt.InvalidAudienceError):  # the expected value, so an admin can compare a decoded token
+        return f"it was issued for another resource (aud); the audience expected is {resource}"
     if isinstance(exc, jwt.InvalidIssuerError):
-        return "it was issued by another issuer (iss)"
+        return f"it was issued by another issuer (iss); the issuer expected is {issuer}"
     if isinstance(exc, jwt.InvalidSignatureError):
         return "its signature does not verify"
     if isinstance(exc, jwt.MissingRequiredClaimError):

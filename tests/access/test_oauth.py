@@ -196,7 +196,9 @@ async def test_a_token_naming_another_issuer_is_refused_though_its_signature_ver
     authorization_server: AuthorizationServer, make_verifier: MakeVerifier, refusal: Refusal
 ) -> None:
     token = await authorization_server.token("foreign")
-    assert await refusal(make_verifier(), token) == "it was issued by another issuer (iss)"
+    assert await refusal(make_verifier(), token) == (
+        f"it was issued by another issuer (iss); the issuer expected is {authorization_server.issuer}"
+    )
 
 
 async def test_an_issuer_whose_metadata_names_another_issuer_is_not_trusted(
@@ -214,7 +216,9 @@ async def test_a_token_for_another_resource_is_refused(
     authorization_server: AuthorizationServer, make_verifier: MakeVerifier, refusal: Refusal
 ) -> None:
     token = await authorization_server.token("alice", resource=OTHER_RESOURCE)
-    assert await refusal(make_verifier(), token) == "it was issued for another resource (aud)"
+    assert await refusal(make_verifier(), token) == (
+        f"it was issued for another resource (aud); the audience expected is {RESOURCE}"
+    )
 
 
 async def test_a_token_without_a_required_scope_is_refused(
