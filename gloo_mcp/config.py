@@ -33,6 +33,7 @@ __all__ = [
     "load_settings",
     "load_settings_for_serving",
     "merged_environment",
+    "resource_url_warning",
 ]
 
 DEFAULT_BASE_URL = "https://platform.ai.gloo.com"
@@ -382,6 +383,17 @@ def configured_auth_mode(values: Mapping[str, str]) -> Literal["api_key", "clien
     except ConfigurationError:
         return "none"
     return settings.auth_mode
+
+
+def resource_url_warning(resource_url: str | None, mcp_path: str) -> str | None:
+    """A sentence when ``GLOO_MCP_RESOURCE_URL`` (what hosts connect to) does not end in the MCP endpoint's path."""
+    if resource_url is None or urlsplit(resource_url).path.rstrip("/").endswith(mcp_path):
+        return None
+    return (
+        f"GLOO_MCP_RESOURCE_URL ({resource_url}) does not end in {mcp_path}, where gloo-mcp serves MCP; hosts "
+        f"connect to the resource URL and tokens name it as their audience, so give the full MCP URL, such as "
+        f"https://mcp.example.com{mcp_path}."
+    )
 
 
 def load_settings(environ: Mapping[str, str] | None = None, *, env_file: Path | None = None) -> Settings:

@@ -18,7 +18,14 @@ from urllib.parse import urlsplit
 import anyio
 
 from gloo_mcp.chats.store import LOCAL_OWNER, describe_url, open_store
-from gloo_mcp.config import _ENV_FIELDS, DEFAULT_BASE_URL, Settings, env_file_values, load_settings
+from gloo_mcp.config import (
+    _ENV_FIELDS,
+    DEFAULT_BASE_URL,
+    Settings,
+    env_file_values,
+    load_settings,
+    resource_url_warning,
+)
 from gloo_mcp.errors import ConfigurationError, GlooError, StoreError
 from gloo_mcp.gloo.client import SIMULATOR_NOTE, GlooClient
 
@@ -126,7 +133,11 @@ async def _store(settings: Settings) -> list[tuple[str, str]]:
     finally:
         await store.aclose()
     count = f"{len(chats)}{'+' if more else ''}"
-    return [("ok", f"{describe_url(url)} ({count} local conversations; backend {settings.backend})"), *said]
+    # check has no caller: it counts the local principal's (stdio, the shared token), and says so.
+    whose = "the local principal (stdio and shared-token callers)"
+    if settings.oauth_issuer is not None:
+        whose = "the local principal (stdio and shared-token callers; signed-in users' own are not counted)"
+    return [("ok", f"{describe_url(url)} ({count} conversations of {whose}; backend {settings.backend})"), *said]
 
 
 async def _sign_in(settings: Settings) -> list[tuple[str, str]]:
@@ -203,6 +214,11 @@ def run_check(environ: Mapping[str, str], env_file: Path) -> int:
         f"configuration: base URL {settings.base_url}, backend {settings.backend}, timeout {settings.timeout:g} s "
         f"({source})",
     )
+    if settings.resource_url is not None:
+        from gloo_mcp.transports.http_app import MCP_PATH
+
+        resource_warning = resource_url_warning(settings.resource_url, MCP_PATH)
+        warnings = ([resource_warning] if resource_warning else []) + warnings
     base_url_warning = _base_url_warning(settings.base_url)
     for warning in ([base_url_warning] if base_url_warning else []) + warnings:
         _line("warn", f"configuration: {warning}")

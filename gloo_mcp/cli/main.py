@@ -307,7 +307,7 @@ def _collect_from_now_on() -> None:
 
 def _serve(args: argparse.Namespace) -> None:
     _http_options(args)
-    from gloo_mcp.config import load_settings_for_serving
+    from gloo_mcp.config import load_settings_for_serving, resource_url_warning
     from gloo_mcp.errors import ConfigurationError
     from gloo_mcp.server.build import build_server
 
@@ -359,7 +359,7 @@ def _serve(args: argparse.Namespace) -> None:
         allowed_hosts=allowed_host_names(args.allowed_host),
         allowed_origins=args.allowed_origin,
     )
-    resource_warning = _resource_url_warning(settings.resource_url, MCP_PATH)
+    resource_warning = resource_url_warning(settings.resource_url, MCP_PATH)
     if resource_warning is not None:
         log.warning("%s", resource_warning)
     authenticated = settings.mcp_auth_token is not None or oauth is not None
@@ -421,21 +421,6 @@ def allowed_host_names(given: Sequence[str]) -> list[str]:
         if port in ("443", "80") and bare and bare not in names:
             names.append(bare)
     return names
-
-
-def _resource_url_warning(resource_url: str | None, mcp_path: str) -> str | None:
-    """A sentence when the resource URL (what hosts connect to) does not end in the MCP endpoint's path."""
-    if resource_url is None:
-        return None
-    from urllib.parse import urlsplit
-
-    if urlsplit(resource_url).path.rstrip("/").endswith(mcp_path):
-        return None
-    return (
-        f"GLOO_MCP_RESOURCE_URL ({resource_url}) does not end in {mcp_path}, where gloo-mcp serves MCP; hosts "
-        f"connect to the resource URL and tokens name it as their audience, so give the full MCP URL, such as "
-        f"https://mcp.example.com{mcp_path}."
-    )
 
 
 def _startup_facts(settings: Settings, *, oauth_issuer: str | None, no_auth: bool) -> str:

@@ -42,7 +42,9 @@ def test_an_existing_store_is_ok_with_its_absolute_file_and_count(tmp_path: Path
     status, lines = check_with_store("sqlite:///data/chats.db", cwd=tmp_path)
     assert status == 0, lines
     assert any(
-        line.startswith(f"ok    store: sqlite:///{tmp_path / 'data' / 'chats.db'} (0 local conversations")
+        line.startswith(
+            f"ok    store: sqlite:///{tmp_path / 'data' / 'chats.db'} (0 conversations of the local principal"
+        )
         for line in lines
     ), lines
     assert any(line.startswith("warn  store: ") and "relative" in line for line in lines)
@@ -53,3 +55,21 @@ def test_a_store_whose_directory_cannot_be_made_fails_without_creating_anything(
     status, lines = check_with_store(f"sqlite:///{tmp_path / 'blocker' / 'sub' / 'chats.db'}", cwd=tmp_path)
     assert status == 1 and lines[-1].startswith("FAIL  store: ")
     assert "blocker" in lines[-1] and (tmp_path / "blocker").is_file()
+
+
+def test_with_sign_in_configured_check_says_whose_conversations_it_counted(tmp_path: Path) -> None:
+    (tmp_path / "chats.db").touch()
+    state = SimulatorState()
+    with running_simulator(state) as url:
+        env = {
+            "GLOO_BASE_URL": url,
+            "GLOO_API_KEY": state.api_key,
+            "GLOO_STORE_URL": f"sqlite:///{tmp_path / 'chats.db'}",
+            "GLOO_MCP_OAUTH_ISSUER": "https://127.0.0.1:9/",
+            "GLOO_MCP_RESOURCE_URL": "https://mcp.example.com/",
+        }
+        done = run("check", cwd=tmp_path, env=env)
+    out = done.stdout
+    store = next(line for line in out.splitlines() if line.startswith("ok    store: "))
+    assert "0 conversations of the local principal" in store and "signed-in users' own are not counted" in store
+    assert "warn  configuration: GLOO_MCP_RESOURCE_URL (https://mcp.example.com/) does not end in /mcp" in out
