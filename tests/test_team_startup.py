@@ -17,13 +17,13 @@ TOKEN = "a-shared-token-of-32-characters!"
 
 
 def started(*args: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str, list[str]]:
-    """A serving gloo-mcp, its base URL, and what it said on stderr up to the line after its announcement."""
+    """A serving gloo-mcp, its base URL, and what it said on stderr up to the two lines after its address."""
     proc = start("serve", "--transport", "streamable-http", "--port", "0", *args, env=env)
     assert proc.stderr is not None
     stream, said = proc.stderr.fileno(), b""  # the raw pipe: the announcement's lines arrive in one write
     while True:
         text = said.decode(errors="replace")
-        found = re.search(r"Streamable HTTP on (http://\S+)/mcp\n[^\n]*\n", text)
+        found = re.search(r"Streamable HTTP on (http://\S+)/mcp\n[^\n]*\n[^\n]*\n", text)
         if found:
             return proc, found.group(1), text.splitlines()
         ready, _, _ = select.select([stream], [], [], WAIT)

@@ -393,8 +393,8 @@ def _serve(args: argparse.Namespace) -> None:
             _line(settings.log_format, f"gloo-mcp: {text}")
             for text in (
                 f"Streamable HTTP on http://{url_host(args.host)}:{port}{MCP_PATH}",
-                _startup_facts(settings, oauth_issuer=None if oauth is None else oauth.issuer, no_auth=args.no_auth),
                 fair_use_line,
+                _startup_facts(settings, oauth_issuer=None if oauth is None else oauth.issuer, no_auth=args.no_auth),
             )
         ),
         lambda on_bound: serve_in_foreground(
