@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, Self
 
 import anyio
 
-from gloo_mcp.chats.store import describe_url, store_failure
+from gloo_mcp.chats.store import describe_url
 from gloo_mcp.errors import StoreError
 
 if TYPE_CHECKING:
@@ -326,27 +326,15 @@ class _Postgres:
 
     @staticmethod
     async def _connect(url: str) -> psycopg.AsyncConnection[Any]:
-        try:
-            import psycopg
-        except ImportError:
-            raise StoreError(
-                "GLOO_STORE_URL names PostgreSQL, but psycopg is not installed; run pip install 'gloo-mcp[postgres]'."
-            ) from None
-        try:
-            return await psycopg.AsyncConnection.connect(
-                url.replace("postgres://", "postgresql://", 1), autocommit=True
-            )
-        except psycopg.ProgrammingError:  # libpq could not parse the URL; its message may quote the password
-            raise StoreError(
-                f"The PostgreSQL driver could not parse GLOO_STORE_URL for {describe_url(url)}; percent-encode special "
-                "characters in the user name and password (% as %25, @ as %40) and check the host and port."
-            ) from None
-        except psycopg.Error as exc:
-            raise _Postgres._failure(url, exc) from None
+        from gloo_mcp.chats.store.postgres import connect  # psycopg loads only for a PostgreSQL store
+
+        return await connect(url)
 
     @staticmethod
     def _failure(url: str, exc: Exception) -> StoreError:
-        return store_failure(url, exc, advice="check GLOO_STORE_URL and that the database is reachable.")
+        from gloo_mcp.chats.store.postgres import failure
+
+        return failure(url, exc)
 
     async def run(self, *statements: Statement) -> list[tuple[Any, ...]]:
         import psycopg

@@ -23,7 +23,7 @@ from gloo_mcp.models import ChatMessage, ChatSummary
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["PostgresStore", "connect_migrated"]
+__all__ = ["PostgresStore", "connect", "connect_migrated", "failure"]
 
 logger = logging.getLogger(__name__)
 
@@ -167,14 +167,44 @@ async def _migrate(db: psycopg.AsyncConnection[Any]) -> None:
             await db.execute("UPDATE gloo_mcp_schema SET version = %s", (len(_MIGRATIONS),))
 
 
+async def connect(url: str) -> psycopg.AsyncConnection[Any]:
+    """A connection to the PostgreSQL store ``url`` names (autocommit), or a StoreError without its password."""
+    try:
+        import psycopg
+    except ImportError:
+        raise StoreError(
+            "GLOO_STORE_URL names PostgreSQL, but psycopg is not installed; run pip install 'gloo-mcp[postgres]'."
+        ) from None
+    try:
+        return await psycopg.AsyncConnection.connect(url.replace("postgres://", "postgresql://", 1), autocommit=True)
+    except psycopg.ProgrammingError:  # libpq could not parse the URL; its message may quote the password
+        raise StoreError(
+            f"The PostgreSQL driver could not parse GLOO_STORE_URL for {describe_url(url)}; percent-encode special "
+            "characters in the user name and password (% as %25, @ as %40) and check the host and port."
+        ) from None
+    except psycopg.Error as exc:
+        raise failure(url, exc) from None
+
+
+def failure(url: str, exc: Exception) -> StoreError:
+    """A driver error as the store's sentence: which grant is missing, or to check the URL and the database."""
+    if "permission denied for schema" in str(exc):  # PostgreSQL 15+ grants CREATE on public to its owner only
+        advice = (
+            "the role in GLOO_STORE_URL may not create gloo-mcp's tables; as the database's owner run "
+            "GRANT CREATE ON SCHEMA public TO that role (or make it the database's owner), then retry."
+        )
+        return store_failure(url, exc, advice=advice)
+    return store_failure(url, exc, advice="check GLOO_STORE_URL and that the database is reachable.")
+
+
 async def connect_migrated(url: str) -> psycopg.AsyncConnection[Any]:
     """An autocommit connection to the store at ``url``, its schema brought up to date; StoreError otherwise."""
-    connection = await PostgresStore._connect(url)
+    connection = await connect(url)
     try:
         await _migrate(connection)
     except Exception as exc:
         await connection.close()
-        raise PostgresStore._failure(url, exc) from None
+        raise failure(url, exc) from None
     return connection
 
 
@@ -202,35 +232,8 @@ class PostgresStore:
     async def open(cls, url: str) -> Self:
         return cls(url, await connect_migrated(url))
 
-    @staticmethod
-    async def _connect(url: str) -> psycopg.AsyncConnection[Any]:
-        try:
-            import psycopg
-        except ImportError:
-            raise StoreError(
-                "GLOO_STORE_URL names PostgreSQL, but psycopg is not installed; run pip install 'gloo-mcp[postgres]'."
-            ) from None
-        try:
-            return await psycopg.AsyncConnection.connect(
-                url.replace("postgres://", "postgresql://", 1), autocommit=True
-            )
-        except psycopg.ProgrammingError:  # libpq could not parse the URL; its message may quote the password
-            raise StoreError(
-                f"The PostgreSQL driver could not parse GLOO_STORE_URL for {describe_url(url)}; percent-encode special "
-                "characters in the user name and password (% as %25, @ as %40) and check the host and port."
-            ) from None
-        except psycopg.Error as exc:
-            raise PostgresStore._failure(url, exc) from None
-
-    @staticmethod
-    def _failure(url: str, exc: Exception) -> StoreError:
-        if "permission denied for schema" in str(exc):  # PostgreSQL 15+ grants CREATE on public to its owner only
-            advice = (
-                "the role in GLOO_STORE_URL may not create gloo-mcp's tables; as the database's owner run "
-                "GRANT CREATE ON SCHEMA public TO that role (or make it the database's owner), then retry."
-            )
-            return store_failure(url, exc, advice=advice)
-        return store_failure(url, exc, advice="check GLOO_STORE_URL and that the database is reachable.")
+    _connect = staticmethod(connect)
+    _failure = staticmethod(failure)
 
     async def _run(self, work: Any) -> Any:
         """Run ``work(connection)``, reconnecting once if the server dropped the connection."""
