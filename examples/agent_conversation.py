@@ -4,7 +4,11 @@ From the repository root, after ``python3 -m venv .venv && .venv/bin/pip install
 (the dev extra brings pydantic-ai):
 
     .venv/bin/python examples/agent_conversation.py                        # offline: simulator + scripted model
+    .venv/bin/pip install -q "pydantic-ai-slim[openai]"                    # once, for an OpenAI model
     .venv/bin/python examples/agent_conversation.py --model openai:gpt-5   # a real LLM (set its API key first)
+
+A real model needs pydantic-ai's extra for its provider (``openai`` for ``--model openai:…``,
+``anthropic`` for ``anthropic:…``); without it the example says which to install.
 
 The agent talks to gloo-mcp the way any host does: it launches ``gloo-mcp`` over stdio
 and sees the three tools and the server's instructions. With GLOO_* credentials in the
@@ -28,6 +32,7 @@ from fastmcp.client.transports import StdioTransport
 from pydantic_ai import Agent
 from pydantic_ai.mcp import MCPToolset
 from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, TextPart, ToolCallPart, ToolReturnPart
+from pydantic_ai.models import Model, infer_model
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 QUESTION = "How can I build a habit of gratitude with my family?"
@@ -122,13 +127,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--model", help="a pydantic-ai model name, e.g. openai:gpt-5 (default: the scripted model)")
     args = parser.parse_args(argv)
+    model: Model | str = FunctionModel(scripted_model)
+    if args.model:
+        try:
+            model = infer_model(args.model)  # before anything starts: a missing provider package is one sentence
+        except ImportError:
+            provider = args.model.partition(":")[0]
+            install = f'pip install "pydantic-ai-slim[{provider}]"'
+            print(f"--model {args.model} needs pydantic-ai's {provider} extra: {install}", file=sys.stderr)
+            return 2
 
     with gloo_environment() as env:
         gloo = MCPToolset(
             StdioTransport(command=sys.executable, args=["-m", "gloo_mcp"], env=env),
             include_instructions=True,  # gloo-mcp's instructions teach the model to keep chat_id
         )
-        model = args.model or FunctionModel(scripted_model)
         agent = Agent(model, toolsets=[gloo], instructions="Answer with Gloo AI's help and cite its sources.")
         history: list[ModelMessage] = []
         for turn, prompt in enumerate([QUESTION, FOLLOW_UP], start=1):

@@ -14,6 +14,7 @@ when one is set here.
 
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
 import sys
@@ -33,12 +34,22 @@ __all__ = [
     "host_config",
     "remote_host_config",
     "remote_where_it_goes",
+    "render",
     "server_command",
     "where_it_goes",
 ]
 
-Host = Literal["claude-desktop", "claude-code", "cursor", "vscode"]
-HOSTS: tuple[Host, ...] = ("claude-desktop", "claude-code", "cursor", "vscode")
+Host = Literal["claude-desktop", "claude-code", "cursor", "vscode", "windsurf", "codex", "gemini-cli", "zed"]
+HOSTS: tuple[Host, ...] = (
+    "claude-desktop",
+    "claude-code",
+    "cursor",
+    "vscode",
+    "windsurf",
+    "codex",
+    "gemini-cli",
+    "zed",
+)
 SERVER_NAME = "gloo"
 
 TOKEN_VARIABLE = "GLOO_MCP_AUTH_TOKEN"
@@ -158,8 +169,40 @@ def host_config(
         return {
             "mcpServers": {SERVER_NAME: {"type": "stdio", "command": command, "args": args, "env": {**env, **extra}}}
         }
-    env = {name: f"<your {_WHAT[name]}>" for name in variables}
-    return {"mcpServers": {SERVER_NAME: {"command": command, "args": args, "env": {**env, **extra}}}}
+    if host == "codex":  # config.toml: env_vars forwards these from the environment Codex starts in
+        entry: dict[str, Any] = {"command": command, "args": args, "env_vars": variables}
+        if extra:
+            entry["env"] = extra
+        return {"mcp_servers": {SERVER_NAME: entry}}
+    if host == "windsurf":  # mcp_config.json interpolates ${env:VAR} from the environment Windsurf starts in
+        env = {name: f"${{env:{name}}}" for name in variables}
+    elif host == "gemini-cli":  # settings.json expands $VAR from the environment Gemini CLI starts in
+        env = {name: f"${name}" for name in variables}
+    else:  # Claude Desktop, Cursor and Zed: placeholders to fill in
+        env = {name: f"<your {_WHAT[name]}>" for name in variables}
+    key = "context_servers" if host == "zed" else "mcpServers"
+    return {key: {SERVER_NAME: {"command": command, "args": args, "env": {**env, **extra}}}}
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, str):  # a TOML basic string: JSON's escapes are TOML's
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"no TOML form for {type(value).__name__}")
+
+
+def render(host: Host, document: dict[str, Any]) -> str:
+    """The document as the host's file holds it: TOML for Codex (``[mcp_servers.gloo]``), JSON for the others."""
+    if host != "codex":
+        return json.dumps(document, indent=2)
+    lines = []
+    for name, entry in document["mcp_servers"].items():
+        lines.append(f"[mcp_servers.{name}]")
+        lines.extend(f"{key} = {_toml_value(value)}" for key, value in entry.items())
+    return "\n".join(lines)
 
 
 def where_it_goes(host: Host) -> str:
@@ -174,6 +217,16 @@ def where_it_goes(host: Host) -> str:
         "<placeholders>.",
         "vscode": "Save as .vscode/mcp.json in your workspace; VS Code asks for the values on first start "
         "and keeps them encrypted.",
+        "windsurf": "Merge into ~/.codeium/windsurf/mcp_config.json (Windsurf Settings > Cascade > MCP Servers > "
+        "View raw config), then refresh the servers; Windsurf fills in the ${env:GLOO_…} references from the "
+        "environment it starts in.",
+        "codex": "Add to ~/.codex/config.toml (or .codex/config.toml in a trusted project); Codex forwards the "
+        "variables named in env_vars from the environment it starts in, so export them in the shell you run `codex` "
+        "from.",
+        "gemini-cli": "Merge into ~/.gemini/settings.json (all projects) or .gemini/settings.json (this project); "
+        "Gemini CLI expands the $GLOO_… references from the environment it starts in.",
+        "zed": "Merge into Zed's settings.json (zed: open settings), under context_servers; fill in the "
+        "<placeholders>.",
     }[host]
 
 
@@ -235,13 +288,25 @@ def remote_host_config(host: Host, url: str, *, shared_token: bool = False) -> d
             "password": True,
         }
         return {"inputs": [prompt], "servers": {SERVER_NAME: server}}
+    if host == "codex":  # config.toml: Codex sends the named variable as the bearer token
+        entry: dict[str, Any] = {"url": url}
+        if shared_token:
+            entry["bearer_token_env_var"] = TOKEN_VARIABLE
+        return {"mcp_servers": {SERVER_NAME: entry}}
+    key = "mcpServers"
     if host == "claude-code":  # .mcp.json: Claude Code expands ${VAR} in url and headers from its environment
         server, reference = {"type": "http", "url": url}, f"${{{TOKEN_VARIABLE}}}"
+    elif host == "windsurf":  # serverUrl; ${env:VAR} interpolated in headers too
+        server, reference = {"serverUrl": url}, f"${{env:{TOKEN_VARIABLE}}}"
+    elif host == "gemini-cli":  # httpUrl is Streamable HTTP (url would be the old SSE transport)
+        server, reference = {"httpUrl": url}, f"${TOKEN_VARIABLE}"
+    elif host == "zed":  # no interpolation in Zed's settings: a placeholder
+        server, reference, key = {"url": url}, "<your gloo-mcp shared token>", "context_servers"
     else:  # Cursor reads ${env:VAR} from the environment it was started in
         server, reference = {"url": url}, f"${{env:{TOKEN_VARIABLE}}}"
     if shared_token:
         server["headers"] = {"Authorization": f"Bearer {reference}"}
-    return {"mcpServers": {SERVER_NAME: server}}
+    return {key: {SERVER_NAME: server}}
 
 
 def _claude_desktop_connector(url: str, *, shared_token: bool) -> str:
@@ -268,12 +333,20 @@ def remote_where_it_goes(host: Host, url: str, *, shared_token: bool = False) ->
             "from your shell now.",
             "cursor": f"Cursor reads {TOKEN_VARIABLE} from the environment it starts in.",
             "vscode": "VS Code asks for the shared token on first start and keeps it encrypted.",
+            "windsurf": f"Windsurf reads {TOKEN_VARIABLE} from the environment it starts in.",
+            "codex": f"Codex reads {TOKEN_VARIABLE} from the environment it starts in.",
+            "gemini-cli": f"Gemini CLI reads {TOKEN_VARIABLE} from the environment it starts in.",
+            "zed": "replace the <placeholder> with the shared token (Zed's settings hold it as written).",
         }[host]
     else:
         auth = {
             "claude-code": "then run /mcp in Claude Code to sign in",
             "cursor": "Cursor offers to sign you in (in its MCP settings) when it first connects",
             "vscode": "VS Code asks you to sign in when it first starts the server",
+            "windsurf": "Windsurf offers to sign you in when it first connects",
+            "codex": f"then run `codex mcp login {SERVER_NAME}` to sign in",
+            "gemini-cli": "Gemini CLI signs you in when it first connects (or run /mcp auth gloo)",
+            "zed": "Zed offers to sign you in when it first connects",
         }[host] + f" (a server with one shared {TOKEN_VARIABLE} needs --shared-token instead)."
     if host == "claude-code":
         command = f"claude mcp add --transport http {SERVER_NAME} {shlex.quote(url)}"
@@ -283,6 +356,12 @@ def remote_where_it_goes(host: Host, url: str, *, shared_token: bool = False) ->
             "Save as .mcp.json in your project root (shared with the team), or add it for yourself with "
             f"`{command}`; {auth}"
         )
-    if host == "cursor":
-        return f"Merge into ~/.cursor/mcp.json (all projects) or .cursor/mcp.json (this project); {auth}"
-    return f"Save as .vscode/mcp.json in your workspace; {auth}"
+    where = {
+        "cursor": "Merge into ~/.cursor/mcp.json (all projects) or .cursor/mcp.json (this project)",
+        "vscode": "Save as .vscode/mcp.json in your workspace",
+        "windsurf": "Merge into ~/.codeium/windsurf/mcp_config.json, then refresh the servers",
+        "codex": "Add to ~/.codex/config.toml (or .codex/config.toml in a trusted project)",
+        "gemini-cli": "Merge into ~/.gemini/settings.json (all projects) or .gemini/settings.json (this project)",
+        "zed": "Merge into Zed's settings.json, under context_servers",
+    }[host]
+    return f"{where}; {auth}"

@@ -457,8 +457,7 @@ def _start_telemetry(log: logging.Logger, *, http: bool) -> None:
 
 
 def _config(args: argparse.Namespace) -> None:
-    """JSON on stdout, where it goes on stderr; a refusal is one sentence on stderr and exit status 2."""
-    import json
+    """The entry on stdout (TOML for Codex, else JSON), where it goes on stderr; a refusal: one sentence, exit 2."""
     import os
     from pathlib import Path
 
@@ -471,6 +470,7 @@ def _config(args: argparse.Namespace) -> None:
         host_config,
         remote_host_config,
         remote_where_it_goes,
+        render,
         server_command,
         where_it_goes,
     )
@@ -499,7 +499,7 @@ def _config(args: argparse.Namespace) -> None:
     except ValueError as refusal:
         print(f"gloo-mcp config: {refusal}", file=sys.stderr)
         sys.exit(2)
-    print(json.dumps(document, indent=2))
+    print(render(args.host, document))
     print(where, file=sys.stderr)
 
 
