@@ -13,9 +13,9 @@ def test_the_default_options_print_each_skip_with_its_reason(tmp_path: Path) -> 
     (tmp_path / "test_one_skip.py").write_text(
         "import pytest\n\n\ndef test_needs_something() -> None:\n    pytest.skip('no frobnicator on this machine')\n"
     )
+    options = ["-c", str(ROOT / "pyproject.toml"), "--rootdir", str(tmp_path), "-n", "0", "-p", "no:cacheprovider"]
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(tmp_path), "-n", "0"]
-        + ["-p", "no:cacheprovider", str(tmp_path / "test_one_skip.py")],
+        [sys.executable, "-m", "pytest", *options, str(tmp_path / "test_one_skip.py")],
         cwd=tmp_path,
         capture_output=True,
         text=True,
