@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Protocol, Self
 
@@ -123,7 +123,10 @@ class AppState:
 
     @asynccontextmanager
     async def admitted(self, caller: str) -> AsyncIterator[None]:
-        """Hold one of ``caller``'s places under the fair-use limits (HTTP servers), or just run (stdio)."""
+        """Hold one of ``caller``'s places under the fair-use limits (HTTP servers), or just run (stdio).
+
+        A Task enters it when it is created (so a refused caller costs no row) and leaves it when its
+        run ends, within :meth:`admitted_ahead`."""
         if self.fair_use is None:
             yield
             return
@@ -140,11 +143,6 @@ class AppState:
             return
         async with self.admitted(caller):
             yield caller
-
-    def place_for(self, caller: str) -> AbstractAsyncContextManager[None]:
-        """One of ``caller``'s places, to take now and give back later (a Task takes it before its row exists, so
-        a refused caller costs no row, and holds it while its run works): RateLimitedError if there is none."""
-        return self.admitted(caller)
 
     @staticmethod
     @contextmanager

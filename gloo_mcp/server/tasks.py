@@ -341,7 +341,7 @@ class Tasks:
         place = AsyncExitStack()
         try:
             owner = self._state.caller()
-            await place.enter_async_context(self._state.place_for(owner))  # a refused caller costs no row
+            await place.enter_async_context(self._state.admitted(owner))  # a refused caller costs no row
             store = await self._state.task_store()
             now = self._now_ms()
             record = TaskRecord(
