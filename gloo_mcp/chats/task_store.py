@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, Self
 import anyio
 
 from gloo_mcp.chats.store import describe_url
+from gloo_mcp.chats.store.sqlite import Serialised, open_file
 from gloo_mcp.errors import StoreError
 
 if TYPE_CHECKING:
@@ -218,38 +219,25 @@ async def open_task_store(url: str) -> TaskStore:
 
 # --- SQLite ---------------------------------------------------------------------------------
 
-_BUSY_TIMEOUT_MS = 30_000
-
 
 class _SQLite:
-    """Its own connection to the store's file (WAL: readers beside a writer, commits without an fsync each)."""
+    """Its own connection to the store's file, run as the conversation store runs its own (store/sqlite.py)."""
 
     def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
         self._path = path
-        self._connection = connection
-        self._lock = anyio.Lock()
+        self._db = Serialised(connection, name=f"The task store sqlite:///{path}")
 
     def __repr__(self) -> str:
         return f"sqlite:///{self._path}"
 
     @classmethod
     async def open(cls, path: Path) -> Self:
-        def connect() -> sqlite3.Connection:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-            try:
-                connection.execute("PRAGMA journal_mode=WAL")
-                connection.execute("PRAGMA synchronous=NORMAL")
-                connection.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
-                for statement in _SCHEMA:
-                    connection.execute(statement)
-            except BaseException:
-                connection.close()
-                raise
-            return connection
+        def setup(connection: sqlite3.Connection) -> None:
+            for statement in _SCHEMA:
+                connection.execute(statement)
 
         try:
-            connection = await anyio.to_thread.run_sync(connect)
+            connection = await anyio.to_thread.run_sync(open_file, path, setup)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(
                 f"Could not open the task store sqlite:///{path} ({exc}); check GLOO_STORE_URL and that the directory "
@@ -258,9 +246,6 @@ class _SQLite:
         return cls(path, connection)
 
     async def run(self, *statements: Statement) -> list[tuple[Any, ...]]:
-        """Inline when nothing waits (well under a millisecond); on a worker thread when another process
-        holds the write lock (as the conversation store does)."""
-
         def work(db: sqlite3.Connection) -> list[tuple[Any, ...]]:
             if len(statements) == 1:
                 sql, params = statements[0]
@@ -277,24 +262,10 @@ class _SQLite:
                 raise
             return rows
 
-        db = self._connection
-        try:
-            async with self._lock:
-                try:
-                    db.execute("PRAGMA busy_timeout=0")
-                    return work(db)
-                except sqlite3.OperationalError as exc:
-                    if "locked" not in str(exc) and "busy" not in str(exc):
-                        raise
-                finally:
-                    db.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
-                return await anyio.to_thread.run_sync(work, db)
-        except sqlite3.Error as exc:
-            raise StoreError(f"The task store sqlite:///{self._path} failed ({exc}); try again.") from None
+        return await self._db.run(work)
 
     async def aclose(self) -> None:
-        async with self._lock:
-            self._connection.close()
+        await self._db.aclose()
 
 
 # --- PostgreSQL -----------------------------------------------------------------------------
@@ -304,16 +275,19 @@ class _Postgres:
     """Its own connection (autocommit; a transaction only for several statements), reopened once if dropped."""
 
     def __init__(self, url: str, connection: psycopg.AsyncConnection[Any]) -> None:
+        from gloo_mcp.chats.store.postgres import Reconnecting  # psycopg loads only for a PostgreSQL store
+
         self._url = url
-        self._connection = connection
-        self._lock = anyio.Lock()
+        self._db = Reconnecting(url, connection)
 
     def __repr__(self) -> str:
         return describe_url(self._url)
 
     @classmethod
     async def open(cls, url: str) -> Self:
-        connection = await cls._connect(url)
+        from gloo_mcp.chats.store.postgres import connect, failure
+
+        connection = await connect(url)
         try:
             async with connection.transaction():
                 await connection.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
@@ -321,24 +295,10 @@ class _Postgres:
                     await connection.execute(statement)
         except Exception as exc:
             await connection.close()
-            raise cls._failure(url, exc) from None
+            raise failure(url, exc) from None
         return cls(url, connection)
 
-    @staticmethod
-    async def _connect(url: str) -> psycopg.AsyncConnection[Any]:
-        from gloo_mcp.chats.store.postgres import connect  # psycopg loads only for a PostgreSQL store
-
-        return await connect(url)
-
-    @staticmethod
-    def _failure(url: str, exc: Exception) -> StoreError:
-        from gloo_mcp.chats.store.postgres import failure
-
-        return failure(url, exc)
-
     async def run(self, *statements: Statement) -> list[tuple[Any, ...]]:
-        import psycopg
-
         async def work(db: psycopg.AsyncConnection[Any]) -> list[tuple[Any, ...]]:
             if len(statements) == 1:
                 cursor = await db.execute(statements[0][0], tuple(statements[0][1]))
@@ -350,17 +310,7 @@ class _Postgres:
                     rows = await cursor.fetchall() if cursor.description else []
             return rows
 
-        async with self._lock:
-            for attempt in (1, 2):
-                try:
-                    return await work(self._connection)
-                except psycopg.OperationalError as exc:
-                    if attempt == 2 or not self._connection.closed:
-                        raise self._failure(self._url, exc) from None
-                    self._connection = await self._connect(self._url)
-                except psycopg.Error as exc:
-                    raise self._failure(self._url, exc) from None
-        raise AssertionError("unreachable")
+        return await self._db.run(work)
 
     async def aclose(self) -> None:
-        await self._connection.close()
+        await self._db.aclose()

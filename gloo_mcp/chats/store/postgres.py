@@ -9,9 +9,9 @@ once if the server dropped it. Needs ``pip install 'gloo-mcp[postgres]'`` (psyco
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import anyio
 
@@ -23,9 +23,11 @@ from gloo_mcp.models import ChatMessage, ChatSummary
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["PostgresStore", "connect", "connect_migrated", "failure"]
+__all__ = ["PostgresStore", "Reconnecting", "connect", "connect_migrated", "failure"]
 
 logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 _BASE_SCHEMA = [
     """CREATE TABLE IF NOT EXISTS gloo_mcp_chats (
@@ -219,24 +221,17 @@ def _summary(row: tuple[Any, ...]) -> ChatSummary:
     return ChatSummary(chat_id=chat_id, title=title, backend=backend, created_at=created_at, updated_at=updated_at)
 
 
-class PostgresStore:
+class Reconnecting:
+    """One PostgreSQL connection used one statement group at a time, reopened once if the server dropped it
+    (a restart or a failover): the next call after an outage works again without restarting gloo-mcp."""
+
     def __init__(self, url: str, connection: psycopg.AsyncConnection[Any]) -> None:
         self._url = url
         self._connection = connection
         self._lock = anyio.Lock()
 
-    def __repr__(self) -> str:
-        return f"PostgresStore({describe_url(self._url)!r})"
-
-    @classmethod
-    async def open(cls, url: str) -> Self:
-        return cls(url, await connect_migrated(url))
-
-    _connect = staticmethod(connect)
-    _failure = staticmethod(failure)
-
-    async def _run(self, work: Any) -> Any:
-        """Run ``work(connection)``, reconnecting once if the server dropped the connection."""
+    async def run(self, work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[_T]]) -> _T:
+        """``work(connection)``; a driver error is the store's sentence (:func:`failure`)."""
         import psycopg
 
         async with self._lock:
@@ -245,11 +240,30 @@ class PostgresStore:
                     return await work(self._connection)
                 except psycopg.OperationalError as exc:
                     if attempt == 2 or not self._connection.closed:
-                        raise self._failure(self._url, exc) from None
-                    self._connection = await self._connect(self._url)
+                        raise failure(self._url, exc) from None
+                    self._connection = await connect(self._url)
                 except psycopg.Error as exc:
-                    raise self._failure(self._url, exc) from None
+                    raise failure(self._url, exc) from None
         raise AssertionError("unreachable")
+
+    async def aclose(self) -> None:
+        await self._connection.close()
+
+
+class PostgresStore:
+    def __init__(self, url: str, connection: psycopg.AsyncConnection[Any]) -> None:
+        self._url = url
+        self._db = Reconnecting(url, connection)
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({describe_url(self._url)!r})"
+
+    @classmethod
+    async def open(cls, url: str) -> Self:
+        return cls(url, await connect_migrated(url))
+
+    async def _run(self, work: Any) -> Any:
+        return await self._db.run(work)
 
     async def ping(self) -> None:
         async def read(db: psycopg.AsyncConnection[Any]) -> None:
@@ -382,4 +396,4 @@ class PostgresStore:
         return page, (encode_cursor(page[-1]) if len(rows) > limit else None)
 
     async def aclose(self) -> None:
-        await self._connection.close()
+        await self._db.aclose()

@@ -10,10 +10,10 @@ thread when another process holds the write lock.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import anyio
 
@@ -22,7 +22,9 @@ from gloo_mcp.chats.store.base import not_yours, take_newest
 from gloo_mcp.errors import StoreError
 from gloo_mcp.models import ChatMessage, ChatSummary
 
-__all__ = ["SQLiteStore"]
+_T = TypeVar("_T")
+
+__all__ = ["SQLiteStore", "Serialised", "open_file"]
 
 _BASE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS chats (
@@ -129,6 +131,61 @@ def _is_busy(error: sqlite3.OperationalError) -> bool:
     return "locked" in str(error) or "busy" in str(error)
 
 
+def open_file(path: Path, setup: Callable[[sqlite3.Connection], None]) -> sqlite3.Connection:
+    """A connection to the SQLite file at ``path`` (its directory made if missing), ``setup`` run on it.
+
+    Autocommit (transactions are explicit), WAL + NORMAL: commits stay atomic and the file
+    uncorrupted on a crash, without an fsync per commit (a power cut may lose the last ones),
+    and readers never wait for a writer. Blocking: run it on a worker thread.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+        setup(connection)
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+class Serialised:
+    """One SQLite connection, one piece of work at a time, inline when it cannot wait, else on a worker thread.
+
+    A statement that would have to wait for another process's write lock fails at once
+    inline (busy_timeout 0) and is rerun on a thread that may wait. Otherwise SQLite
+    answers in well under a millisecond, less than the hop to a thread costs (measured:
+    0.7 ms a call through the MCP server). Callers queue on an async lock, not as threads.
+    """
+
+    def __init__(self, connection: sqlite3.Connection, *, name: str) -> None:
+        self._connection = connection
+        self._name = name  # "The conversation store sqlite:///…": the subject of the sentence a failure is
+        self._lock = anyio.Lock()
+
+    async def run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        db = self._connection
+        try:
+            async with self._lock:
+                try:
+                    db.execute("PRAGMA busy_timeout=0")
+                    return work(db)
+                except sqlite3.OperationalError as exc:
+                    if not _is_busy(exc):
+                        raise
+                finally:
+                    db.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+                return await anyio.to_thread.run_sync(work, db)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self._name} failed ({exc}); try again.") from None
+
+    async def aclose(self) -> None:
+        async with self._lock:
+            self._connection.close()
+
+
 def _like(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -147,8 +204,7 @@ def _summary(row: sqlite3.Row) -> ChatSummary:
 class SQLiteStore:
     def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
         self._path = path
-        self._connection = connection
-        self._lock = anyio.Lock()
+        self._db = Serialised(connection, name=f"The conversation store sqlite:///{path}")
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self._path)!r})"
@@ -157,21 +213,13 @@ class SQLiteStore:
     async def open(cls, path: str) -> Self:
         location = Path(path)
 
-        def connect() -> sqlite3.Connection:
-            location.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(location, timeout=30, isolation_level=None, check_same_thread=False)
+        def setup(connection: sqlite3.Connection) -> None:
             connection.row_factory = sqlite3.Row
-            connection.execute("PRAGMA journal_mode=WAL")
-            # WAL + NORMAL: commits stay atomic and the file uncorrupted on a crash, without an
-            # fsync per turn (a power cut may lose the last turns).
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
             connection.execute("PRAGMA foreign_keys=ON")
             _migrate(connection)
-            return connection
 
         try:
-            connection = await anyio.to_thread.run_sync(connect)
+            connection = await anyio.to_thread.run_sync(open_file, location, setup)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(
                 f"Could not open the conversation store sqlite:///{location} ({exc}); check GLOO_STORE_URL and that "
@@ -180,27 +228,7 @@ class SQLiteStore:
         return cls(location, connection)
 
     async def _run(self, work: Any) -> Any:
-        """Run ``work(connection)``: inline when it cannot wait, else on a worker thread.
-
-        A statement that would have to wait for another process's write lock fails at once
-        inline (busy_timeout 0) and is rerun on a thread that may wait. Otherwise SQLite
-        answers in well under a millisecond, less than the hop to a thread costs (measured:
-        0.7 ms a call through the MCP server). Callers queue on an async lock, not as threads.
-        """
-        db = self._connection
-        try:
-            async with self._lock:
-                try:
-                    db.execute("PRAGMA busy_timeout=0")
-                    return work(db)
-                except sqlite3.OperationalError as exc:
-                    if not _is_busy(exc):
-                        raise
-                finally:
-                    db.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
-                return await anyio.to_thread.run_sync(work, db)
-        except sqlite3.Error as exc:
-            raise StoreError(f"The conversation store sqlite:///{self._path} failed ({exc}); try again.") from None
+        return await self._db.run(work)
 
     async def ping(self) -> None:
         await self._run(lambda db: db.execute("SELECT 1").fetchone())
@@ -313,5 +341,4 @@ class SQLiteStore:
         return page, (encode_cursor(page[-1]) if len(rows) > limit else None)
 
     async def aclose(self) -> None:
-        async with self._lock:
-            self._connection.close()
+        await self._db.aclose()
